@@ -1,0 +1,1 @@
+"""The emulated MEC infrastructure: topology model and files, links, cloudlets, mobility."""
