@@ -1,0 +1,140 @@
+"""A Docker engine of a cloudlet's own, running inside the cloudlet's network namespace.
+
+Each cloudlet of the emulated MEC network is a real Docker host: its engine has
+its own data root (so its own image cache: "pre-cached" and "not cached at this
+edge" are real states), exec root, pid file and socket, and it is started with
+``nsenter --net`` into the cloudlet's namespace (not ``ip netns exec``, which
+remounts /sys and hides the cgroup mounts). Its pulls from the cloud registry
+therefore cross the emulated, shaped links. Containers it runs with
+``network_mode="host"`` share the cloudlet's namespace and address.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from mec import config
+from mec.proc import have, run, terminate, wait_until
+
+log = logging.getLogger(__name__)
+
+
+def engine_dirs(name: str) -> tuple[Path, Path]:
+    """(data root, exec root) of the engine of cloudlet NAME."""
+    return config.ENGINES_DIR / name, config.RUN_DIR / "engines" / name
+
+
+@dataclass
+class DockerEngine:
+    """One dockerd process serving one cloudlet; `client()` gives a Docker SDK client."""
+
+    name: str
+    netns_path: str
+    insecure_registries: tuple[str, ...] = ()
+    process: subprocess.Popen | None = field(default=None, repr=False)
+    _client: docker.DockerClient | None = field(default=None, repr=False)
+
+    @property
+    def data_root(self) -> Path:
+        return engine_dirs(self.name)[0]
+
+    @property
+    def exec_root(self) -> Path:
+        return engine_dirs(self.name)[1]
+
+    @property
+    def socket(self) -> Path:
+        return self.exec_root / "docker.sock"
+
+    @property
+    def base_url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.exec_root / "docker.pid"
+
+    def argv(self) -> list[str]:
+        dockerd = have("dockerd")
+        if not dockerd:
+            raise RuntimeError("dockerd not found: install Debian package docker.io")
+        argv = [
+            "nsenter", f"--net={self.netns_path}",
+            dockerd,
+            f"--data-root={self.data_root}",
+            f"--exec-root={self.exec_root}",
+            f"--pidfile={self.pidfile}",
+            f"--host={self.base_url}",
+            "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false",
+            "--log-level=warn",
+        ]
+        for reg in self.insecure_registries:
+            argv.append(f"--insecure-registry={reg}")
+        return argv
+
+    def start(self, timeout: float = 60.0) -> "DockerEngine":
+        """Start dockerd; returns once the engine answers a ping."""
+        self.data_root.mkdir(parents=True, exist_ok=True)
+        self.exec_root.mkdir(parents=True, exist_ok=True)
+        logpath = self.exec_root / "dockerd.log"
+        with open(logpath, "ab") as logfile:
+            self.process = subprocess.Popen(
+                self.argv(), stdout=logfile, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
+        wait_until(self.answers, timeout, interval=0.05,
+                   what=f"Docker engine of {self.name} (log: {logpath})")
+        return self
+
+    def answers(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            tail = (self.exec_root / "dockerd.log").read_text(errors="replace")[-800:]
+            raise RuntimeError(f"dockerd of {self.name} exited ({self.process.returncode}): {tail}")
+        if not self.socket.exists():
+            return False
+        return self.client().ping()
+
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = docker.DockerClient(base_url=self.base_url, timeout=600)
+        return self._client
+
+    def stop(self, remove_data: bool = True) -> None:
+        """Remove the engine's containers, stop dockerd, and drop its data root."""
+        if self.process is not None and self.process.poll() is None:
+            try:
+                for container in self.client().containers.list(all=True):
+                    container.remove(force=True)
+            except Exception as exc:  # noqa: BLE001 - the engine is going away anyway
+                log.warning("engine %s: could not remove containers: %s", self.name, exc)
+            terminate(self.process.pid, str(self.exec_root), timeout=15)
+            self.process.wait(timeout=5)
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self.process = None
+        if remove_data:
+            remove_engine_state(self.name)
+
+
+def _mounts_under(path: Path) -> list[str]:
+    prefix = str(path).rstrip("/") + "/"
+    mounts = []
+    for line in Path("/proc/mounts").read_text().splitlines():
+        target = line.split()[1].replace("\\040", " ")
+        if target.startswith(prefix) or target == str(path):
+            mounts.append(target)
+    return sorted(mounts, key=len, reverse=True)
+
+
+def remove_engine_state(name: str) -> None:
+    """Unmount and delete the data and exec roots of engine NAME (after it stopped)."""
+    for root in engine_dirs(name):
+        for mount in _mounts_under(root):
+            run(["umount", "-l", mount], check=False)
+        shutil.rmtree(root, ignore_errors=True)
