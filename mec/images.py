@@ -80,10 +80,10 @@ def registry_ref(name: str, registry: str) -> str:
     return f"{registry}/{config.IMAGE_REPO}/{name}:latest"
 
 
-def apt_source() -> tuple[str, str]:
+def apt_source(etc_apt: Path = Path("/etc/apt")) -> tuple[str, str]:
     """The (mirror URI, suite) the host's apt uses for its main distribution archive."""
     entries: list[tuple[str, str]] = []
-    sources_d = Path("/etc/apt/sources.list.d")
+    sources_d = etc_apt / "sources.list.d"
     for path in sorted(sources_d.glob("*.sources")):
         for block in path.read_text().split("\n\n"):
             fields: dict[str, str] = {}
@@ -93,7 +93,7 @@ def apt_source() -> tuple[str, str]:
                     fields[key.strip().lower()] = value.strip()
             if "deb" in fields.get("types", "").split() and fields.get("uris"):
                 entries.append((fields["uris"].split()[0], fields.get("suites", "").split()[0]))
-    lists = [Path("/etc/apt/sources.list"), *sorted(sources_d.glob("*.list"))]
+    lists = [etc_apt / "sources.list", *sorted(sources_d.glob("*.list"))]
     for path in lists:
         if not path.exists():
             continue

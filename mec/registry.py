@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mec import config
-from mec.proc import have, terminate, wait_until
+from mec.proc import PidRecord, have, terminate, wait_until, write_record
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ class RegistryServer:
         self.process = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         logfile.close()
-        (rundir / f"registry-{self.name}.pid").write_text(str(self.process.pid))
+        write_record(rundir / f"registry-{self.name}.pid",
+                     PidRecord(f"registry-{self.name}", self.process.pid, str(conf), "registry"))
         if not self.netns_path:
             wait_until(self.answers, timeout, what=f"registry {self.name} at {self.url}")
         return self

@@ -18,7 +18,7 @@ from mec.proc import wait_until
 log = logging.getLogger(__name__)
 
 
-def run_smoke(image: str = "busybox") -> dict:
+def run_smoke(image: str = "busybox", hold_s: float = 0.0) -> dict:
     """Run the smoke check; returns measured timings. Raises on any failure."""
     from mininet.net import Mininet
     from mininet.node import OVSSwitch
@@ -69,6 +69,9 @@ def run_smoke(image: str = "busybox") -> dict:
 
         body = wait_until(fetch, timeout=20, interval=0.02, what=f"the service at {url}")
         timings["launch_to_answer_s"] = time.perf_counter() - t0
+        if hold_s > 0:
+            print(f"smoke: holding the network for {hold_s:.0f} s (Ctrl-C to stop)", flush=True)
+            time.sleep(hold_s)
         return {"ok": True, "answer": body, "image": ref, **timings}
     finally:
         if engine:
@@ -81,7 +84,7 @@ def run_smoke(image: str = "busybox") -> dict:
 def _cmd(args: argparse.Namespace) -> int:
     from mec import daemons
     daemons.ensure_all()
-    result = run_smoke(args.image)
+    result = run_smoke(args.image, hold_s=getattr(args, "hold", 0.0))
     print(f"smoke: the UE got '{result['answer']}' from {result['image']} "
           f"(network {result['network_up_s']:.1f} s, engine {result['engine_up_s']:.1f} s, "
           f"pull {result['pull_s']:.2f} s, launch to first answer "
@@ -90,7 +93,12 @@ def _cmd(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    d = subparsers.add_parser("demo", help="the main demo on built-in defaults "
+                              "(for now: the smoke check)")
+    d.set_defaults(func=_cmd, image="busybox")
     p = subparsers.add_parser("smoke", help="build a tiny network with one cloudlet engine and "
                               "one service container, check that it answers, remove it")
     p.add_argument("--image", default="busybox", help="service image to run (default busybox)")
+    p.add_argument("--hold", type=float, default=0.0, metavar="S",
+                   help="keep the network up S seconds after the check (to inspect it)")
     p.set_defaults(func=_cmd)

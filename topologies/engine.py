@@ -57,6 +57,11 @@ class DockerEngine:
         return f"unix://{self.socket}"
 
     @property
+    def cgroup_parent(self) -> str:
+        """Parent cgroup of this engine's containers: named by us, so clean-up can find them."""
+        return f"{self.name}-containers"
+
+    @property
     def pidfile(self) -> Path:
         return self.exec_root / "docker.pid"
 
@@ -72,6 +77,7 @@ class DockerEngine:
             f"--pidfile={self.pidfile}",
             f"--host={self.base_url}",
             "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false",
+            f"--cgroup-parent={self.cgroup_parent}",
             "--log-level=warn",
         ]
         for reg in self.insecure_registries:
