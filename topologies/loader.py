@@ -55,7 +55,7 @@ from topologies import mobility as _mobility
 from topologies.model import (
     BLOCK_HOSTS, CLOUD_BLOCK, CLOUDLET_BLOCK, DEFAULT_PROFILE, DEFAULT_SUBNET, NAME_RE, NAME_RULE,
     PROFILES, UE_BLOCK, Cloud, Cloudlet, Link, LinkParams, MobilitySpec, Site, Topology,
-    TopologyError, UE, block_address, link_param_problems, vip_subnet_of,
+    TopologyError, UE, block_address, link_param_problems, type_name, vip_subnet_of,
 )
 
 __all__ = ["load", "from_dict", "TopologyError"]
@@ -78,13 +78,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that rejects duplicate mapping keys (plain YAML keeps the last silently)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
+        seen: dict = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
+            try:
+                first = seen.get(key)
+            except TypeError:  # unhashable key: let SafeLoader report it
+                break
+            if first is not None:
                 raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
+                    None, None, f"duplicate key {key!r}, first at line {first.line + 1}", key_node.start_mark)
+            seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
 
@@ -93,9 +97,11 @@ def _yaml_error(path: str, e: yaml.YAMLError) -> TopologyError:
     problem = getattr(e, "problem", None) or str(e)
     if mark is None:
         return TopologyError(f"{path}: YAML syntax error: {problem}")
-    context = getattr(e, "context", None)
-    ctx = f" ({context})" if context and "duplicate" not in problem else ""
-    return TopologyError(f"{path}:{mark.line + 1}: YAML syntax error: {problem}{ctx}, column {mark.column + 1}")
+    context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    where = f"column {mark.column + 1}"
+    if context and cmark is not None:
+        where += f"; {context} started at line {cmark.line + 1}, column {cmark.column + 1}"
+    return TopologyError(f"{path}:{mark.line + 1}: YAML syntax error: {problem} ({where})")
 
 
 def load(path: Union[str, Path]) -> Topology:
@@ -121,9 +127,7 @@ def from_dict(data: Any, source: str = "<python>") -> Topology:
     return _Builder(source).build(data)
 
 
-def _type_name(v: Any) -> str:
-    return "null" if v is None else {"str": "string", "dict": "mapping", "list": "list", "bool": "boolean",
-                                     "int": "integer", "float": "number"}.get(type(v).__name__, type(v).__name__)
+_type_name = type_name
 
 
 def _is_num(v: Any) -> bool:
@@ -136,6 +140,8 @@ class _Builder:
     def __init__(self, source: str):
         self.source = source
         self.errors: list[str] = []
+        self.rejected: set[str] = set()  # names whose definition was invalid (not reported again)
+        self.site_names: list[str] = []
 
     # ---- helpers -----------------------------------------------------------------
     def err(self, where: str, msg: str) -> None:
@@ -171,17 +177,20 @@ class _Builder:
             self.err(where, f"must be a name ({NAME_RULE}); got {_type_name(value)} {value!r}")
             return None
         if not NAME_RE.fullmatch(value):
+            self.rejected.add(value)
             why = "too long" if len(value) > 6 and re.fullmatch(r"[a-z][a-z0-9]*", value) else "invalid name"
             self.err(where, f"{why} {value!r} (names: {NAME_RULE}, so that interface names fit 15 characters)")
             return None
         return value
 
     def site_ref(self, value: Any, where: str) -> Optional[str]:
+        if value in self.rejected:
+            return None  # its definition was already reported as invalid
         if value not in self.site_names:
             shown = repr(value) if isinstance(value, str) else f"{_type_name(value)} {value!r}"
             hint = difflib.get_close_matches(value, self.site_names, n=1) if isinstance(value, str) else []
             did = f", did you mean {hint[0]!r}?" if hint else ""
-            self.err(where, f"unknown site {shown}{did} (known sites: {', '.join(self.site_names)})")
+            self.err(where, f"unknown site {shown}{did} (known sites: {', '.join(self.site_names) or 'none'})")
             return None
         return value
 
@@ -432,8 +441,10 @@ class _Builder:
             except ValueError:
                 self.err(where, f"bad IPv4 address {raw!r} (expected e.g. {block_address(self.subnet, CLOUDLET_BLOCK, 9)})")
                 continue
-            if ip not in self.subnet or ip in (self.subnet.network_address, self.subnet.broadcast_address):
-                self.err(where, f"{ip} is outside subnet {self.subnet} (or is its network/broadcast address)")
+            if ip not in self.subnet:
+                self.err(where, f"{ip} is outside subnet {self.subnet} (addresses must lie inside the topology's subnet)")
+            elif ip in (self.subnet.network_address, self.subnet.broadcast_address):
+                self.err(where, f"{ip} is the network or broadcast address of subnet {self.subnet} (not usable by a node)")
             elif ip in self.vip_net:
                 self.err(where, f"{ip} is in the service virtual-IP range {self.vip_net} (reserved)")
             elif ip in self.ips:

@@ -56,6 +56,12 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def type_name(v: Any) -> str:
+    """YAML-ish name of a value's type, for error messages."""
+    names = {"str": "string", "dict": "mapping", "list": "list", "bool": "boolean", "int": "integer", "float": "number"}
+    return "null" if v is None else names.get(type(v).__name__, type(v).__name__)
+
+
 def link_param_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Check link parameter values; return ``(field, message)`` pairs (empty when fine).
 
@@ -73,7 +79,7 @@ def link_param_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or (want_int and not isinstance(v, int)):
             kind = "an integer" if want_int else "a number"
             none = " or null (unshaped)" if key == "bw_mbps" else " or null (default)" if want_int else ""
-            problems.append((key, f"must be {kind}{none}, got {type(v).__name__} {v!r}"))
+            problems.append((key, f"must be {kind}{none}; got {type_name(v)} {v!r}"))
             continue
         if v != v or (v < low if low_incl else v <= low) or v > high:
             lo = f"{_fmt(low)} <= " if low_incl else f"{_fmt(low)} < "
@@ -84,7 +90,7 @@ def link_param_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     if (
         isinstance(jitter, (int, float)) and isinstance(delay, (int, float))
         and not isinstance(jitter, bool) and not isinstance(delay, bool)
-        and not any(k == "jitter_ms" for k, _ in problems) and jitter > delay
+        and not any(k in ("jitter_ms", "delay_ms") for k, _ in problems) and jitter > delay
     ):
         problems.append(("jitter_ms", f"{_fmt(jitter)} is larger than delay_ms {_fmt(delay)} (jitter must be <= delay)"))
     return problems
@@ -478,4 +484,4 @@ class Topology:
             return f"{k} {word}{'' if k == 1 else 's'}"
         return (f"{n(len(self.sites), 'site')}, {n(len(self.cloudlets), 'cloudlet')}, "
                 f"{n(len(self.ues), 'UE')}, {n(len(self.links), 'link')}, "
-                f"cloud {self.cloud.name} at {self.cloud.site}")
+                f"cloud {self.cloud.name!r} at {self.cloud.site}")
