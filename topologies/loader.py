@@ -46,7 +46,7 @@ import ipaddress
 import math
 import re
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 import networkx as nx
 import yaml
