@@ -184,9 +184,9 @@ class _Builder:
         return value
 
     def site_ref(self, value: Any, where: str) -> Optional[str]:
-        if value in self.rejected:
+        if isinstance(value, str) and value in self.rejected:
             return None  # its definition was already reported as invalid
-        if value not in self.site_names:
+        if not isinstance(value, str) or value not in self.site_names:
             shown = repr(value) if isinstance(value, str) else f"{_type_name(value)} {value!r}"
             hint = difflib.get_close_matches(value, self.site_names, n=1) if isinstance(value, str) else []
             did = f", did you mean {hint[0]!r}?" if hint else ""

@@ -240,7 +240,7 @@ class MobilitySpec:
 
     ue: str
     moves: Optional[tuple[tuple[float, str], ...]] = None
-    random_walk: Optional[Mapping[str, Any]] = None
+    random_walk: Optional[Mapping[str, Any]] = field(default=None, hash=False)
     trace: Optional[str] = None
 
 
@@ -310,7 +310,7 @@ class Topology:
     links: tuple[Link, ...]
     vip_subnet: Optional[ipaddress.IPv4Network] = None
     mobility: tuple[MobilitySpec, ...] = ()
-    profiles: Mapping[str, LinkParams] = field(default_factory=lambda: dict(PROFILES))
+    profiles: Mapping[str, LinkParams] = field(default_factory=lambda: dict(PROFILES), hash=False)
 
     def __post_init__(self) -> None:
         if self.vip_subnet is None:

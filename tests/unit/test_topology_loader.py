@@ -236,3 +236,43 @@ def test_trace_path_is_relative_to_the_topology_file(tmp_path):
 def test_single_site_needs_no_links():
     topo = from_dict({"name": "one", "sites": [{"name": "s1"}]})
     assert topo.links == () and topo.neighbours("s1") == []
+
+
+def test_junk_anywhere_gives_topology_error_never_a_crash():
+    """Replace random entries of ring6 by junk values: the loader must answer with TopologyError only."""
+    import copy
+    import random
+
+    import yaml
+
+    base = yaml.safe_load((REPO / "topologies" / "ring6.yaml").read_text())
+    junk = [None, 0, -1, 1.5, float("nan"), True, "", "s1", "u1", "S!", [], {}, [1, "s2"], {"a": 1}, "10.0.1.1"]
+
+    def paths(o, p=()):
+        yield p
+        items = o.items() if isinstance(o, dict) else enumerate(o) if isinstance(o, list) else ()
+        for k, v in items:
+            yield from paths(v, p + (k,))
+
+    all_paths = [p for p in paths(base) if p]
+    rng = random.Random(1)
+    rejected = 0
+    for _ in range(1500):
+        data = copy.deepcopy(base)
+        for _ in range(rng.randint(1, 3)):
+            *parents, last = rng.choice(all_paths)
+            target = data
+            try:
+                for k in parents:
+                    target = target[k]
+                target[last] = copy.deepcopy(rng.choice(junk))
+            except (KeyError, IndexError, TypeError):
+                pass  # an earlier replacement removed this path
+        try:
+            topo = from_dict(data, "fuzz")
+            hash(topo)
+            from_topology(topo)
+        except TopologyError as e:
+            rejected += 1
+            assert e.errors and all(line.startswith("fuzz: ") for line in e.errors)
+    assert rejected > 1000
