@@ -1,0 +1,494 @@
+"""Shaped links between two Mininet nodes: bandwidth, delay, jitter, loss, queue.
+
+One call, :func:`add_shaped_link`, adds a link with the given parameters to a
+Mininet network and returns a :class:`ShapedLink` saying how it was built.
+
+Parameters (any object with these attributes, e.g. ``topologies.model.LinkParams``):
+``bw_mbps`` (rate per direction, None = unshaped), ``delay_ms`` (the ROUND-TRIP time
+the link adds: half in each direction), ``jitter_ms`` (round-trip jitter: each
+direction's delay is drawn from a normal distribution with sd ``jitter_ms/2``),
+``loss_pct`` (drop probability applied in EACH direction), ``queue_pkts`` (leaf
+queue limit of the rate shaper, None = default).
+
+Every shaped link is built as a transparent HOP in the middle of the link: a
+:class:`DelayHop` node in its own network namespace with a Linux bridge between its
+two interfaces, shaping on the hop's two EGRESS interfaces (HTB rate, leaf queue of
+``queue_pkts``). The hop is needed because OVS's userspace datapath bypasses both
+netfilter and the qdiscs of its own ports: HTB on an OVS port was measured to have
+no effect (437 Mbit/s through a "25 Mbit/s" port), so Mininet's TCLink cannot shape
+a switch-to-switch link here. ``ShapedLink.mechanism`` names how delay/jitter/loss
+are made:
+
+- ``"netem"`` where the kernel has sch_netem: a netem leaf (delay/2, jitter/2 normal,
+  loss) under the HTB class on each hop egress.
+- ``"nfqueue"`` otherwise: bridge netfilter sends each direction's packets
+  (``-m physdev --physdev-in``) to its own NFQUEUE, served by one
+  ``topologies.delayline`` process (queueing on a sender's OUTPUT chain would
+  throttle TCP, so the delay sits on this forwarding hop).
+- ``"none"``: no delay, jitter or loss asked: the hop only shapes the rate, or, when
+  nothing at all is asked, a plain veth link without hop.
+
+Hop processes are recorded in ``run_dir()/delayhops/HOP.json`` (pids, queues, the
+hop's namespace) so that :func:`cleanup_leftovers` can remove what a killed run
+left, and they are stopped when the Mininet network stops (the hop's two link
+segments stop the hop, whose ``terminate()`` stops the delay lines).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from mininet.link import Intf, Link
+from mininet.node import Node
+
+from mec import config
+from topologies import netem
+
+LOG = logging.getLogger(__name__)
+
+#: Each prefix owns this many NFQUEUE numbers, in a block chosen from its name.
+QUEUES_PER_PREFIX = 256
+#: Seconds a delay line may take to bind its queue and say READY.
+READY_TIMEOUT_S = 15.0
+_counter = itertools.count(1)
+
+
+class ShapedLinkError(RuntimeError):
+    """A shaped link cannot be built as asked (never silently degraded)."""
+
+
+# --------------------------------------------------------------------------- records
+
+def records_dir() -> Path:
+    path = config.run_dir() / "delayhops"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def queue_range(prefix: Optional[str] = None) -> range:
+    """NFQUEUE numbers owned by a prefix (a block of QUEUES_PER_PREFIX above 1023)."""
+    blocks = 65536 // QUEUES_PER_PREFIX
+    block = 4 + zlib.crc32((prefix or config.PREFIX).encode()) % (blocks - 4)
+    return range(block * QUEUES_PER_PREFIX, (block + 1) * QUEUES_PER_PREFIX)
+
+
+def _pid_alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def _cmdline(pid: int) -> List[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [p.decode(errors="replace") for p in raw.split(b"\0") if p]
+
+
+def _is_delayline(pid: int, queue: int) -> bool:
+    cmd = _cmdline(pid)
+    return "topologies.delayline" in cmd and str(queue) in cmd
+
+
+def _is_hop_shell(pid: int, hop: str) -> bool:
+    return f"mininet:{hop}" in _cmdline(pid)
+
+
+def _read_records() -> List[Dict[str, Any]]:
+    out = []
+    for path in sorted(records_dir().glob("*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        rec["_path"] = str(path)
+        out.append(rec)
+    return out
+
+
+def _allocate_queues(hop: str, count: int) -> List[int]:
+    """Reserve ``count`` free queue numbers of this prefix; writes the hop's record."""
+    lock_path = records_dir() / ".lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        used = set()
+        for rec in _read_records():
+            if rec.get("hop") == hop:
+                continue
+            owner = int(rec.get("owner_pid", 0))
+            alive = (owner and _pid_alive(owner)) or any(
+                _is_delayline(int(l["pid"]), int(l["queue"])) for l in rec.get("lines", []))
+            if alive:
+                used.update(rec.get("queues", []))
+        free = [q for q in queue_range() if q not in used][:count]
+        if len(free) < count:
+            raise ShapedLinkError(
+                f"no free NFQUEUE numbers left in {queue_range()} for prefix {config.PREFIX}"
+            )
+        _write_record({"hop": hop, "owner_pid": os.getpid(), "queues": free, "lines": []})
+        return free
+
+
+def _write_record(rec: Dict[str, Any]) -> None:
+    path = records_dir() / f"{rec['hop']}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({k: v for k, v in rec.items() if not k.startswith("_")}, indent=1))
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- shaping
+
+def _tc(node: Node, *args: str) -> None:
+    out, err, rc = node.pexec(["tc", *args])
+    if rc != 0:
+        raise ShapedLinkError(f"tc {' '.join(args)} in {node.name} failed: {err.strip() or out}")
+
+
+def shape_egress(intf: Intf, bw_mbps: Optional[float], queue_pkts: Optional[int],
+                 netem_args: Optional[List[str]] = None) -> None:
+    """Shape ``intf``'s egress: HTB rate (as Mininet's TCLink does), then a leaf that is
+    netem (``netem_args``, where the kernel has it) or a pfifo of ``queue_pkts``."""
+    if bw_mbps is None and queue_pkts is None and not netem_args:
+        return
+    node, dev = intf.node, intf.name
+    parent = ["root"]
+    if bw_mbps is not None:
+        if bw_mbps <= 0:
+            raise ShapedLinkError(f"bw_mbps must be > 0, got {bw_mbps}")
+        _tc(node, "qdisc", "replace", "dev", dev, "root", "handle", "5:", "htb", "default", "1")
+        _tc(node, "class", "add", "dev", dev, "parent", "5:", "classid", "5:1", "htb",
+            "rate", f"{bw_mbps}mbit", "burst", "15k")
+        parent = ["parent", "5:1"]
+    verb = "add" if bw_mbps is not None else "replace"
+    if netem_args:
+        limit = ["limit", str(int(queue_pkts))] if queue_pkts is not None else []
+        _tc(node, "qdisc", verb, "dev", dev, *parent, "handle", "10:", "netem", *netem_args, *limit)
+    elif queue_pkts is not None:
+        _tc(node, "qdisc", verb, "dev", dev, *parent, "handle", "10:", "pfifo",
+            "limit", str(int(queue_pkts)))
+
+
+# --------------------------------------------------------------------------- delay hop
+
+@dataclass
+class DelayLineProc:
+    """One running delay line (one direction of a hop)."""
+
+    direction: str  # "a->b" or "b->a"
+    queue: int
+    in_intf: str
+    popen: subprocess.Popen
+    log_path: str
+    stats: Optional[Dict[str, Any]] = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+class DelayHop(Node):
+    """A node in its own namespace bridging two interfaces, with one delay line per direction.
+
+    ``terminate()`` stops the delay lines (SIGTERM, counters kept in ``lines[i].stats``),
+    removes the hop's record and then the namespace's shell.
+    """
+
+    def __init__(self, name: str, **params: Any) -> None:
+        params["inNamespace"] = True
+        super().__init__(name, **params)
+        self.lines: List[DelayLineProc] = []
+        self.bridge = f"{name}br"
+        self.queues: List[int] = []
+        self._terminated = False
+
+    # Not a host: never give it an address or default route.
+    def configDefault(self, **moreParams: Any) -> None:  # noqa: N802 (Mininet API)
+        pass
+
+    def _must(self, *args: str) -> str:
+        out, err, rc = self.pexec(list(args))
+        if rc != 0:
+            raise ShapedLinkError(f"{' '.join(args)} in hop {self.name} failed: {err.strip()}")
+        return out
+
+    def setup_bridge(self, intf_a: str, intf_b: str) -> None:
+        self._must("ip", "link", "add", self.bridge, "type", "bridge")
+        for dev in (intf_a, intf_b):
+            self._must("ip", "link", "set", dev, "master", self.bridge)
+            self._must("ip", "link", "set", dev, "up")
+        self._must("ip", "link", "set", self.bridge, "up")
+        self._must("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=1")
+
+    def start_line(self, direction: str, in_intf: str, queue: int, delay_ms: float,
+                   jitter_ms: float, loss_pct: float, seed: Optional[int]) -> DelayLineProc:
+        """Start one delay line, wait for its READY line, then divert ``in_intf`` to it."""
+        args = [sys.executable, "-m", "topologies.delayline", "--queue", str(queue),
+                "--delay-ms", repr(delay_ms), "--jitter-ms", repr(jitter_ms),
+                "--loss-pct", repr(loss_pct)]
+        if seed is not None:
+            args += ["--seed", str(seed)]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(config.REPO_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        )
+        log_path = str(records_dir() / f"{self.name}-q{queue}.log")
+        with open(log_path, "ab") as log:
+            popen = self.popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                               env=env, cwd=str(config.REPO_DIR))
+        line = DelayLineProc(direction, queue, in_intf, popen, log_path)
+        self.lines.append(line)
+        ready = select.select([popen.stdout], [], [], READY_TIMEOUT_S)[0]
+        first = popen.stdout.readline().decode(errors="replace") if ready else ""
+        if not first.startswith("READY"):
+            popen.kill()
+            tail = Path(log_path).read_text(errors="replace")[-800:]
+            raise ShapedLinkError(
+                f"delay line for queue {queue} in hop {self.name} did not start "
+                f"(got {first!r}); log {log_path}:\n{tail}"
+            )
+        self._must("iptables", "-A", "FORWARD", "-m", "physdev", "--physdev-in", in_intf,
+                   "-j", "NFQUEUE", "--queue-num", str(queue))
+        return line
+
+    def record(self, extra: Dict[str, Any]) -> None:
+        _write_record({
+            "hop": self.name, "owner_pid": os.getpid(), "hop_pid": self.pid,
+            "netns": f"/proc/{self.pid}/ns/net", "queues": self.queues,
+            "lines": [{"pid": l.pid, "queue": l.queue, "direction": l.direction,
+                       "in_intf": l.in_intf, "log": l.log_path} for l in self.lines],
+            "created": time.time(), **extra,
+        })
+
+    def stop_lines(self, timeout: float = 5.0) -> None:
+        for line in self.lines:
+            if line.popen.poll() is None:
+                line.popen.send_signal(signal.SIGTERM)
+        for line in self.lines:
+            try:
+                out, _ = line.popen.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                LOG.warning("delay line pid %d did not stop on SIGTERM: killing", line.pid)
+                line.popen.kill()
+                out, _ = line.popen.communicate()
+            for text in out.decode(errors="replace").splitlines():
+                if text.startswith("STATS "):
+                    line.stats = json.loads(text[6:])
+            LOG.info("hop %s %s (queue %d): %s", self.name, line.direction, line.queue, line.stats)
+
+    def terminate(self) -> None:
+        if self._terminated:
+            return
+        self._terminated = True
+        try:
+            self.stop_lines()
+        finally:
+            try:
+                (records_dir() / f"{self.name}.json").unlink()
+            except FileNotFoundError:
+                pass
+            super().terminate()
+
+
+class HopSegment(Link):
+    """One of the two veth links of a delay hop; once both are stopped, the hop stops."""
+
+    def __init__(self, *args: Any, hop: DelayHop, **kwargs: Any) -> None:
+        self.hop = hop
+        self.stopped = False
+        super().__init__(*args, **kwargs)
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        if not self.hop._terminated:
+            super().stop()
+        if all(getattr(s, "stopped", True) for s in getattr(self.hop, "segments", [])):
+            self.hop.terminate()
+
+
+# --------------------------------------------------------------------------- shaped link
+
+@dataclass
+class ShapedLink:
+    """What add_shaped_link built: mechanism, end interfaces, hop and its processes."""
+
+    name: str
+    mechanism: str  # "netem" | "nfqueue" | "none"
+    params: Any
+    intf_a: Intf  # the interface on node_a
+    intf_b: Intf  # the interface on node_b
+    hop: Optional[DelayHop] = None
+    links: List[Link] = field(default_factory=list)
+
+    @property
+    def pids(self) -> List[int]:
+        return [l.pid for l in self.hop.lines] if self.hop else []
+
+    @property
+    def queues(self) -> List[int]:
+        return [l.queue for l in self.hop.lines] if self.hop else []
+
+    @property
+    def stats(self) -> Dict[str, Optional[Dict[str, Any]]]:
+        """Per direction counters of the delay lines (filled in once stopped)."""
+        return {l.direction: l.stats for l in self.hop.lines} if self.hop else {}
+
+    def stop(self) -> None:
+        """Remove the link (and stop the hop's delay lines); safe to call twice."""
+        for link in self.links:
+            link.stop()
+
+
+def _needs_delay(params: Any) -> bool:
+    return bool(params.delay_ms or params.jitter_ms or params.loss_pct)
+
+
+def _attach_if_running(node: Node, intf: Intf) -> None:
+    """Add a new port to an OVS switch that is already running (net.start() done)."""
+    if hasattr(node, "attach") and hasattr(node, "dpid"):
+        res = subprocess.run(["ovs-vsctl", "br-exists", node.name], capture_output=True)
+        if res.returncode == 0:
+            node.attach(intf)
+
+
+def _netem_args(one_way_ms: float, jitter_sd_ms: float, loss_pct: float) -> List[str]:
+    args = ["delay", f"{one_way_ms}ms"]
+    if jitter_sd_ms:
+        args += [f"{jitter_sd_ms}ms", "distribution", "normal"]
+    if loss_pct:
+        args += ["loss", f"{loss_pct}%"]
+    return args
+
+
+def add_shaped_link(net: Any, node_a: Node, node_b: Node, params: Any,
+                    name: Optional[str] = None, seed: Optional[int] = None) -> ShapedLink:
+    """Link ``node_a`` and ``node_b`` in ``net`` with ``params`` (see module doc).
+
+    ``name`` names the hop node (<= 10 chars, must carry the prefix; default
+    PREFIX+'x'+counter). ``seed`` makes loss and jitter of the delay lines
+    reproducible. Raises ShapedLinkError / netem.NoDelayMechanism rather than
+    build a link that lacks what was asked.
+    """
+    name = name or f"{config.PREFIX}x{next(_counter)}"
+    if not config.is_ours(name) or len(name) > 10:
+        raise ShapedLinkError(f"link name {name!r} must start with {config.PREFIX!r}, <= 10 chars")
+    for attr in ("bw_mbps", "delay_ms", "jitter_ms", "loss_pct", "queue_pkts"):
+        if not hasattr(params, attr):
+            raise ShapedLinkError(f"link params {params!r} lack {attr!r}")
+    if (params.delay_ms or 0) < 0 or (params.jitter_ms or 0) < 0 \
+            or not 0 <= (params.loss_pct or 0) <= 100:
+        raise ShapedLinkError(f"invalid link params {params!r}")
+
+    if not _needs_delay(params) and params.bw_mbps is None and params.queue_pkts is None:
+        link = net.addLink(node_a, node_b)
+        for intf in (link.intf1, link.intf2):
+            _attach_if_running(intf.node, intf)
+        return ShapedLink(name, "none", params, link.intf1, link.intf2, links=[link])
+    mechanism = netem.delay_mechanism() if _needs_delay(params) else "none"
+    return _add_hop(net, node_a, node_b, params, name, seed, mechanism)
+
+
+def _add_hop(net: Any, node_a: Node, node_b: Node, params: Any, name: str,
+             seed: Optional[int], mechanism: str) -> ShapedLink:
+    if name in net.nameToNode:
+        raise ShapedLinkError(f"a node named {name} already exists")
+    queues = _allocate_queues(name, 2 if mechanism == "nfqueue" else 0)
+    hop = DelayHop(name)
+    hop.queues = queues
+    net.nameToNode[name] = hop  # reachable by name, but not a host: pingAll ignores it
+    seg_a = net.addLink(node_a, hop, cls=HopSegment, hop=hop, intfName2=f"{name}-eth0")
+    seg_b = net.addLink(hop, node_b, cls=HopSegment, hop=hop, intfName1=f"{name}-eth1")
+    hop.segments = [seg_a, seg_b]
+    shaped = ShapedLink(name, mechanism, params, seg_a.intf1, seg_b.intf2, hop=hop,
+                        links=[seg_a, seg_b])
+    try:
+        hop_a, hop_b = seg_a.intf2, seg_b.intf1  # a->b enters at hop_a, leaves at hop_b
+        hop.setup_bridge(hop_a.name, hop_b.name)
+        one_way = params.delay_ms / 2
+        jitter_sd = (params.jitter_ms or 0) / 2
+        loss = params.loss_pct or 0
+        netem_args = None
+        if mechanism == "nfqueue":
+            hop.start_line("a->b", hop_a.name, queues[0], one_way, jitter_sd, loss, seed)
+            hop.start_line("b->a", hop_b.name, queues[1], one_way, jitter_sd, loss,
+                           None if seed is None else seed + 1)
+        elif mechanism == "netem":
+            netem_args = _netem_args(one_way, jitter_sd, loss)
+        # Shape where the hop's bridge transmits: OVS's userspace datapath bypasses the
+        # qdiscs of its own ports (HTB there was measured to have no effect).
+        shape_egress(hop_b, params.bw_mbps, params.queue_pkts, netem_args)
+        shape_egress(hop_a, params.bw_mbps, params.queue_pkts, netem_args)
+        hop.record({"mechanism": mechanism, "intf_a": shaped.intf_a.name,
+                    "intf_b": shaped.intf_b.name, "node_a": node_a.name, "node_b": node_b.name})
+        for intf in (shaped.intf_a, shaped.intf_b):
+            _attach_if_running(intf.node, intf)
+    except BaseException:
+        shaped.stop()
+        net.nameToNode.pop(name, None)
+        raise
+    LOG.info("shaped link %s: %s <-> %s via hop (%s; queues %s, pids %s)",
+             name, node_a.name, node_b.name, mechanism, shaped.queues, shaped.pids)
+    return shaped
+
+
+# --------------------------------------------------------------------------- clean-up
+
+def cleanup_leftovers() -> List[str]:
+    """Remove what killed runs of THIS prefix left: delay lines, hop shells, records.
+
+    Kills only pids recorded under run_dir() whose /proc cmdline still is a
+    ``topologies.delayline`` of the recorded queue (or the recorded hop's Mininet
+    shell), deletes recorded interfaces that carry the prefix, and probe namespaces
+    of this prefix. Returns a description of every action.
+    """
+    done: List[str] = []
+    for rec in _read_records():
+        owner = int(rec.get("owner_pid", 0))
+        if owner and owner != os.getpid() and _pid_alive(owner) and "hop_pid" in rec and \
+                _is_hop_shell(int(rec["hop_pid"]), rec["hop"]):
+            continue  # a live run still owns it
+        for line in rec.get("lines", []):
+            pid, queue = int(line["pid"]), int(line["queue"])
+            if _is_delayline(pid, queue):
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 3
+                while _pid_alive(pid) and _is_delayline(pid, queue) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if _is_delayline(pid, queue):
+                    os.kill(pid, signal.SIGKILL)
+                done.append(f"killed delay line pid {pid} (queue {queue})")
+            try:
+                Path(line.get("log", "")).unlink()
+            except (FileNotFoundError, IsADirectoryError):
+                pass
+        hop_pid = int(rec.get("hop_pid", 0))
+        if hop_pid and _is_hop_shell(hop_pid, rec["hop"]):
+            os.kill(hop_pid, signal.SIGKILL)
+            done.append(f"killed hop {rec['hop']} shell pid {hop_pid}")
+        for key in ("intf_a", "intf_b"):
+            dev = rec.get(key)
+            if dev and config.is_ours(dev) and Path(f"/sys/class/net/{dev}").exists():
+                subprocess.run(["ip", "link", "del", dev], capture_output=True)
+                done.append(f"deleted interface {dev}")
+        Path(rec["_path"]).unlink(missing_ok=True)
+        done.append(f"removed record of hop {rec['hop']}")
+    res = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    for row in res.stdout.splitlines():
+        ns = row.split()[0] if row.split() else ""
+        if ns.startswith((f"{config.PREFIX}nm", f"{config.PREFIX}nq")) and ns[len(config.PREFIX) + 2:].isdigit():
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            done.append(f"deleted probe namespace {ns}")
+    return done
