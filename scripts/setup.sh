@@ -17,7 +17,7 @@ fi
 APT_PACKAGES=(
     openvswitch-switch mininet docker.io docker-registry iperf3 busybox-static debootstrap
     iproute2 iptables ethtool curl libnetfilter-queue-dev rsync procps psmisc util-linux
-    sudo make gcc python3-dev python3-venv ca-certificates
+    iputils-ping sudo make gcc python3-dev python3-venv ca-certificates
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

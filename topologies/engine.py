@@ -37,6 +37,8 @@ class DockerEngine:
     name: str
     netns_path: str
     insecure_registries: tuple[str, ...] = ()
+    cpus: float | None = None  # capacity of the cloudlet, enforced on all its containers
+    memory_mb: int | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
     _client: docker.DockerClient | None = field(default=None, repr=False)
 
@@ -84,8 +86,36 @@ class DockerEngine:
             argv.append(f"--insecure-registry={reg}")
         return argv
 
+    def apply_capacity(self) -> None:
+        """Limit the cloudlet's containers together to its CPU and memory capacity.
+
+        The limits sit on the engine's cgroup parent, so every container the
+        engine starts is inside them (the kernel enforces them, not the scheduler).
+        """
+        if self.cpus is None and self.memory_mb is None:
+            return
+        cg = Path("/sys/fs/cgroup")
+        if (cg / "cpu").is_dir() and (cg / "memory").is_dir():  # cgroup v1 (hybrid)
+            if self.cpus is not None:
+                cpu = cg / "cpu" / self.cgroup_parent
+                cpu.mkdir(exist_ok=True)
+                (cpu / "cpu.cfs_period_us").write_text("100000")
+                (cpu / "cpu.cfs_quota_us").write_text(str(int(self.cpus * 100000)))
+            if self.memory_mb is not None:
+                mem = cg / "memory" / self.cgroup_parent
+                mem.mkdir(exist_ok=True)
+                (mem / "memory.limit_in_bytes").write_text(str(self.memory_mb * 2**20))
+        else:  # cgroup v2
+            group = cg / self.cgroup_parent
+            group.mkdir(exist_ok=True)
+            if self.cpus is not None:
+                (group / "cpu.max").write_text(f"{int(self.cpus * 100000)} 100000")
+            if self.memory_mb is not None:
+                (group / "memory.max").write_text(str(self.memory_mb * 2**20))
+
     def start(self, timeout: float = 60.0) -> "DockerEngine":
         """Start dockerd; returns once the engine answers a ping."""
+        self.apply_capacity()
         self.data_root.mkdir(parents=True, exist_ok=True)
         self.exec_root.mkdir(parents=True, exist_ok=True)
         logpath = self.exec_root / "dockerd.log"

@@ -1,0 +1,246 @@
+"""The emulated MEC network of one topology, brought up on Mininet and torn down again.
+
+`MecNetwork` turns a validated `Topology` into running parts:
+
+* one userspace OVS switch per site (the access point), OpenFlow 1.3, connected
+  to the Network Manager when a controller address is given (else standalone
+  learning switches, which only loop-free topologies allow);
+* one Mininet host per cloudlet, UE and the cloud, each in its own network
+  namespace, also reachable by name with ``ip netns exec PREFIXNAME ...``;
+* every link shaped as the topology says (`topologies.link.add_shaped_link`);
+* a Docker engine of its own in every cloudlet (`topologies.engine`), limited
+  to the cloudlet's capacity, trusting the cloud registry;
+* the image registry in the cloud node (`mec.registry`);
+* UE mobility: `move()` re-attaches a UE's access link to another site's switch.
+
+Use it as a context manager; everything it started is removed on exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from mininet.net import Mininet
+from mininet.node import Host, OVSSwitch, RemoteController
+
+from mec import config
+from mec.proc import run, wait_until
+from mec.registry import RegistryServer
+from topologies.engine import DockerEngine
+from topologies.link import ShapedLink, add_shaped_link
+from topologies.mobility import MobilityEvent
+from topologies.model import Topology, mac_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HostInfo:
+    """Where a host of the topology sits: what the controller needs to forward to it."""
+
+    name: str  # topology name (e.g. "c1")
+    kind: str  # "cloudlet" | "ue" | "cloud"
+    ip: str
+    mac: str
+    site: str
+    node: Host = field(repr=False)
+
+    @property
+    def netns_path(self) -> str:
+        return f"/proc/{self.node.pid}/ns/net"
+
+
+class MecNetwork:
+    """A running emulated MEC network (see module docstring)."""
+
+    def __init__(self, topology: Topology, controller: Optional[tuple[str, int]] = None,
+                 events: Any = None, seed: int = 1):
+        self.topology = topology
+        self.controller = controller
+        self.events = events
+        self.seed = seed
+        self.net: Optional[Mininet] = None
+        self.switches: dict[str, OVSSwitch] = {}
+        self.hosts: dict[str, HostInfo] = {}
+        self.links: list[ShapedLink] = []
+        self.access: dict[str, ShapedLink] = {}  # UE name -> its access link
+        self.engines: dict[str, DockerEngine] = {}
+        self.registry: Optional[RegistryServer] = None
+        self.ue_site: dict[str, str] = {}
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ addresses
+    @property
+    def registry_addr(self) -> str:
+        return f"{self.topology.cloud.ip}:{config.REGISTRY_PORT}"
+
+    @property
+    def delay_mechanisms(self) -> set[str]:
+        return {link.mechanism for link in self.links}
+
+    def host(self, name: str) -> HostInfo:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise KeyError(f"unknown host {name!r} (hosts: {', '.join(self.hosts)})") from None
+
+    def engine(self, cloudlet: str) -> DockerEngine:
+        try:
+            return self.engines[cloudlet]
+        except KeyError:
+            raise KeyError(f"unknown cloudlet {cloudlet!r} (cloudlets: "
+                           f"{', '.join(self.engines)})") from None
+
+    def port_of(self, name: str) -> tuple[str, int]:
+        """(dpid, OpenFlow port) where host NAME is attached now."""
+        info = self.host(name)
+        link = self.access[name] if name in self.access else self._host_links[name]
+        sw = link.intf_b.node
+        return sw.dpid, sw.ports[link.intf_b]
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "MecNetwork":
+        """Bring everything up; on any failure, remove what was started and re-raise."""
+        t0 = time.perf_counter()
+        try:
+            self._build()
+            self._start_services()
+        except BaseException:
+            self.stop()
+            raise
+        self.timings["up_s"] = time.perf_counter() - t0
+        log.info("network %s up in %.1f s (delay: %s)", self.topology.name,
+                 self.timings["up_s"], ", ".join(sorted(self.delay_mechanisms)) or "none")
+        return self
+
+    def _build(self) -> None:
+        topo = self.topology
+        if not self.controller and topo.graph().number_of_edges() >= len(topo.sites):
+            # Standalone switches learn and flood; the delay hops' Linux bridges do not
+            # pass spanning-tree frames, so a loop would storm. The controller forwards
+            # on shortest paths and never floods.
+            raise ValueError(f"{topo.source}: the site graph has a cycle: run it with the "
+                             "Network Manager (a controller), not in standalone mode")
+        self.net = net = Mininet(controller=None, build=False, autoSetMacs=False,
+                                 autoStaticArp=False)
+        if self.controller:
+            ip, port = self.controller
+            net.addController(RemoteController(f"{config.PREFIX}ctl", ip=ip, port=port))
+        for site in topo.sites:
+            opts = {"failMode": "secure"} if self.controller else {"failMode": "standalone"}
+            self.switches[site.name] = net.addSwitch(
+                topo.switch_name(site.name), cls=OVSSwitch, datapath="user",
+                protocols="OpenFlow13", dpid=topo.dpid(site.name), **opts)
+        prefixlen = topo.subnet.prefixlen
+        self._host_links: dict[str, ShapedLink] = {}
+        for node, kind in ([(c, "cloudlet") for c in topo.cloudlets]
+                           + [(u, "ue") for u in topo.ues] + [(topo.cloud, "cloud")]):
+            mininet_host = net.addHost(topo.host_name(node.name), ip=f"{node.ip}/{prefixlen}",
+                                       mac=mac_for(node.ip))
+            self.hosts[node.name] = HostInfo(node.name, kind, node.ip, mac_for(node.ip),
+                                             node.site, mininet_host)
+        for i, link in enumerate(topo.links):
+            self.links.append(add_shaped_link(
+                net, self.switches[link.a], self.switches[link.b], link.params,
+                name=f"{config.PREFIX}l{i}", seed=self.seed + 2 * i))
+        for j, (name, info) in enumerate(self.hosts.items()):
+            params = topo.node(name).link
+            shaped = add_shaped_link(net, info.node, self.switches[info.site], params,
+                                     name=f"{config.PREFIX}h{j}", seed=self.seed + 1000 + 2 * j)
+            self.links.append(shaped)
+            self._host_links[name] = shaped
+            if info.kind == "ue":
+                self.access[name] = shaped
+                self.ue_site[name] = info.site
+        net.build()
+        net.start()
+        for info in self.hosts.values():
+            run(["ip", "netns", "attach", info.node.name, str(info.node.pid)])
+
+    def _start_services(self) -> None:
+        topo = self.topology
+        cloud = self.hosts[topo.cloud.name]
+        self.registry = RegistryServer(name=cloud.node.name, addr=self.registry_addr,
+                                       netns_path=cloud.netns_path).start()
+        for c in topo.cloudlets:
+            info = self.hosts[c.name]
+            self.engines[c.name] = DockerEngine(
+                name=info.node.name, netns_path=info.netns_path,
+                insecure_registries=(self.registry_addr,), cpus=c.cpus, memory_mb=c.memory_mb)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=max(1, len(self.engines))) as pool:
+            list(pool.map(lambda e: e.start(), self.engines.values()))
+        self.timings["engines_s"] = time.perf_counter() - t0
+        # The registry must be reachable from every cloudlet across the emulated network.
+        url = f"http://{self.registry_addr}/v2/"
+        for name in self.engines:
+            node = self.hosts[name].node
+            wait_until(lambda: node.popen(["curl", "-sf", "-m", "2", url]).wait() == 0,
+                       timeout=30, interval=0.1, what=f"the cloud registry from cloudlet {name}")
+
+    def stop(self) -> None:
+        """Tear everything down (engines, registry, links, switches, hosts); idempotent."""
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=max(1, len(self.engines))) as pool:
+            list(pool.map(lambda e: e.stop(), self.engines.values()))
+        self.engines.clear()
+        if self.registry:
+            self.registry.stop()
+            self.registry = None
+        for info in self.hosts.values():
+            run(["ip", "netns", "del", info.node.name], check=False)
+        if self.net is not None:
+            self.net.stop()
+            for sw in self.switches.values():
+                run(["ovs-vsctl", "--if-exists", "del-br", sw.name], check=False)
+            self.net = None
+        self.timings["down_s"] = time.perf_counter() - t0
+
+    def __enter__(self) -> "MecNetwork":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ mobility
+    def move(self, ue: str, to_site: str, announce: bool = True) -> MobilityEvent:
+        """Move UE's access link from its current site's switch to TO_SITE's switch.
+
+        Timestamps (monotonic): request, detached from the old switch, attached to
+        the new one. With ``announce`` the UE sends one packet right after, so the
+        new access point sees it (as a real UE's traffic or attach signalling would).
+        """
+        self.topology.site(to_site)
+        if ue not in self.access:
+            raise KeyError(f"unknown UE {ue!r} (UEs: {', '.join(self.access)})")
+        from_site = self.ue_site[ue]
+        event = MobilityEvent(ue=ue, from_site=from_site, to_site=to_site,
+                              t_request=time.monotonic())
+        self._emit("move.request", ue=ue, from_site=from_site, to_site=to_site)
+        if to_site == from_site:
+            raise ValueError(f"UE {ue} is already at site {to_site}")
+        intf = self.access[ue].intf_b
+        old, new = self.switches[from_site], self.switches[to_site]
+        run(["ovs-vsctl", "del-port", old.name, intf.name])
+        event.t_detached = time.monotonic()
+        old.delIntf(intf)
+        port = new.newPort()
+        new.addIntf(intf, port=port)
+        intf.node = new
+        run(["ovs-vsctl", "add-port", new.name, intf.name, "--", "set", "Interface",
+             intf.name, f"ofport_request={port}"])
+        event.t_attached = time.monotonic()
+        self.ue_site[ue] = to_site
+        self._emit("move.attached", ue=ue, from_site=from_site, to_site=to_site,
+                   handover_s=event.t_attached - event.t_request)
+        if announce:
+            self.hosts[ue].node.popen(["ping", "-c", "1", "-W", "1", self.topology.cloud.ip])
+        return event
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        if self.events is not None:
+            self.events.emit(kind, **fields)
