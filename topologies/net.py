@@ -58,9 +58,13 @@ class MecNetwork:
     """A running emulated MEC network (see module docstring)."""
 
     def __init__(self, topology: Topology, controller: Optional[tuple[str, int]] = None,
-                 events: Any = None, seed: int = 1):
+                 nm_client: Any = None, events: Any = None, seed: int = 1):
+        """controller: (ip, OpenFlow port) of the Network Manager, None = standalone switches;
+        nm_client: its client (`controller.client.NetworkManagerClient`), which is given the
+        switch graph and host attachments as soon as the switches exist."""
         self.topology = topology
         self.controller = controller
+        self.nm_client = nm_client
         self.events = events
         self.seed = seed
         self.net: Optional[Mininet] = None
@@ -97,8 +101,8 @@ class MecNetwork:
 
     def port_of(self, name: str) -> tuple[str, int]:
         """(dpid, OpenFlow port) where host NAME is attached now."""
-        info = self.host(name)
-        link = self.access[name] if name in self.access else self._host_links[name]
+        self.host(name)
+        link = self._host_links[name]
         sw = link.intf_b.node
         return sw.dpid, sw.ports[link.intf_b]
 
@@ -160,6 +164,25 @@ class MecNetwork:
         net.start()
         for info in self.hosts.values():
             run(["ip", "netns", "attach", info.node.name, str(info.node.pid)])
+        if self.nm_client is not None:
+            self.nm_client.push_topology(**self.controller_view())
+            self.nm_client.wait_ready(timeout=30, switches=len(self.switches))
+
+    def controller_view(self) -> dict[str, list[dict[str, Any]]]:
+        """The switch graph and host attachments, as the Network Manager's REST API takes them."""
+        site_of = {sw: site for site, sw in self.switches.items()}
+        switches = [{"name": site, "dpid": int(sw.dpid, 16)} for site, sw in self.switches.items()]
+        links, hosts = [], []
+        for shaped in self.links:
+            a, b = shaped.intf_a, shaped.intf_b
+            if a.node in site_of and b.node in site_of:
+                links.append({"a_dpid": int(a.node.dpid, 16), "a_port": a.node.ports[a],
+                              "b_dpid": int(b.node.dpid, 16), "b_port": b.node.ports[b]})
+        for name, info in self.hosts.items():
+            dpid, port = self.port_of(name)
+            hosts.append({"name": name, "ip": info.ip, "mac": info.mac, "dpid": int(dpid, 16),
+                          "port": port, "kind": info.kind})
+        return {"switches": switches, "links": links, "hosts": hosts}
 
     def _start_services(self) -> None:
         topo = self.topology
