@@ -122,10 +122,10 @@ class NetworkManager(compat.BaseApp):
                  self.rest.port, os.getpid())
 
     # ================================================================ events log
-    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
+    def _event(self, etype: str, **fields: Any) -> dict[str, Any]:
         with self.lock:
             self._seq += 1
-            ev = {"seq": self._seq, "type": kind, "ts": time.time(), **fields}
+            ev = {"seq": self._seq, "type": etype, "ts": time.time(), **fields}
             self.event_log.append(ev)
             if len(self.event_log) > MAX_EVENTS:
                 del self.event_log[: len(self.event_log) - MAX_EVENTS]
@@ -227,6 +227,8 @@ class NetworkManager(compat.BaseApp):
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def _features(self, ev: Any) -> None:
         dp = ev.msg.datapath
+        # under native threads this may run before ofp_handler has set dp.id
+        dp.id = ev.msg.datapath_id
         t0 = time.perf_counter()
         with self.lock:
             self.datapaths[dp.id] = dp
@@ -273,24 +275,28 @@ class NetworkManager(compat.BaseApp):
         eth = pkt.get_protocol(ethernet.ethernet)
         if eth is None:
             return
-        moved = False
+        LOG.debug("packet-in dpid=%s port=%s %s -> %s type=%04x", dp.id, in_port, eth.src,
+                  eth.dst, eth.ethertype)
+        is_arp = eth.ethertype == ether_types.ETH_TYPE_ARP
+
+        def reinject() -> None:
+            # the first packet at the new AP goes through the new flows, once every
+            # switch touched has confirmed them (Barrier)
+            ofp, parser = dp.ofproto, dp.ofproto_parser
+            dp.send_msg(parser.OFPPacketOut(
+                datapath=dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
+                actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=msg.data))
+
         with self.lock:
             if not self.state.is_link_port(dp.id, in_port):
                 host = self.state.host_by_mac(eth.src)
                 if host is not None and any(s.dpid == dp.id for s in self.state.topology.switches) \
                         and (host.dpid, host.port) != (dp.id, in_port):
-                    self._move(host, dp.id, in_port, t_in, ts_in)
-                    moved = True
-        if eth.ethertype == ether_types.ETH_TYPE_ARP:
+                    self._move(host, dp.id, in_port, t_in, ts_in, None if is_arp else reinject)
+        if is_arp:
             a = pkt.get_protocol(arp.arp)
             if a is not None:
                 self._answer_arp(dp, in_port, eth, a)
-        elif moved:
-            # re-inject the first packet at the new AP through the new flows
-            ofp, parser = dp.ofproto, dp.ofproto_parser
-            dp.send_msg(parser.OFPPacketOut(
-                datapath=dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
-                actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=msg.data))
 
     def _answer_arp(self, dp: Any, in_port: int, eth: Any, a: Any) -> None:
         if a.opcode != arp.ARP_REQUEST:
@@ -315,7 +321,8 @@ class NetworkManager(compat.BaseApp):
             actions=[parser.OFPActionOutput(in_port)], data=p.data))
 
     # ================================================================ location
-    def _move(self, host: Host, dpid: int, port: int, t_in: float, ts_in: float) -> None:
+    def _move(self, host: Host, dpid: int, port: int, t_in: float, ts_in: float,
+              then: Callable[[], None] | None = None) -> None:
         """Handle a host seen at a new AP port (lock held): event, stale flows, re-install."""
         st = self.state
         old_dpid, old_port = host.dpid, host.port
@@ -352,6 +359,8 @@ class NetworkManager(compat.BaseApp):
                 ev["install_ms"] = group.elapsed_ms
                 ev["switches_touched"] = len(group.touched)
                 ev["ts_installed"] = ts_in + (group.t_last - t_in)
+            if then is not None:
+                then()
 
         self._commit(work, t_in, done)
         LOG.info("location: %s %s:%d -> %s:%d%s", host.name, st.switch_name(old_dpid), old_port,
