@@ -1,0 +1,152 @@
+"""Flow planning: which flows each switch should hold, as plain data.
+
+Table layout (OpenFlow 1.3):
+
+* table 0 (admission): ARP -> controller (the app answers all ARP, so nothing
+  is ever flooded); a known host at its access-point port (in_port + eth_src)
+  -> table 1; anything from an inter-switch link port -> table 1; table-miss
+  -> controller (an unknown source at a host port is how a moved UE shows up).
+* table 1 (steering + forwarding): at a UE's access point, steering rewrites
+  (VIP -> replica on the way out, replica -> VIP on the way back); on every
+  switch, forwarding by eth_dst along shortest paths; table-miss drops.
+
+A :class:`FlowSpec` is turned into an OFPFlowMod by the app; keeping it plain
+makes the plan testable without a switch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller import cookies
+from controller.cookies import FlowKind
+from controller.model import Host, Service
+from controller.state import NetworkState
+
+T_ADMIT = 0
+T_FWD = 1
+
+P_ARP = 200
+P_ADMIT = 100
+P_LINK = 90
+P_STEER = 300
+P_FWD = 100
+P_MISS = 0
+
+ETH_ARP = 0x0806
+ETH_IP = 0x0800
+IPPROTO_TCP = 6
+
+
+@dataclass
+class FlowSpec:
+    """One flow: match fields are OFPMatch keyword arguments.
+
+    ``actions``: ("output", port) | ("controller",) | ("set_field", name, value);
+    ``goto``: next table id or None.
+    """
+
+    dpid: int
+    table: int
+    priority: int
+    match: dict[str, Any]
+    actions: list[tuple[Any, ...]] = field(default_factory=list)
+    goto: int | None = None
+    cookie: int = 0
+
+
+def base_flows(dpid: int) -> list[FlowSpec]:
+    """Flows every switch gets, even one that is not in the topology."""
+    c = cookies.encode(FlowKind.BASE)
+    return [
+        FlowSpec(dpid, T_ADMIT, P_ARP, {"eth_type": ETH_ARP}, [("controller",)], cookie=c),
+        FlowSpec(dpid, T_ADMIT, P_MISS, {}, [("controller",)], cookie=c),
+        FlowSpec(dpid, T_FWD, P_MISS, {}, [], cookie=c),
+    ]
+
+
+def admit_flow(st: NetworkState, host: Host) -> FlowSpec:
+    return FlowSpec(host.dpid, T_ADMIT, P_ADMIT, {"in_port": host.port, "eth_src": host.mac},
+                    goto=T_FWD, cookie=cookies.encode(FlowKind.ADMIT, st.host_id(host.name)))
+
+
+def fwd_flow(st: NetworkState, dpid: int, host: Host) -> FlowSpec | None:
+    port = st.out_port(dpid, host)
+    if port is None:
+        return None
+    return FlowSpec(dpid, T_FWD, P_FWD, {"eth_dst": host.mac}, [("output", port)],
+                    cookie=cookies.encode(FlowKind.FWD, st.host_id(host.name)))
+
+
+def steer_match_fwd(ue: Host, svc: Service) -> dict[str, Any]:
+    return {"eth_type": ETH_IP, "ipv4_src": ue.ip, "ipv4_dst": svc.vip,
+            "ip_proto": IPPROTO_TCP, "tcp_dst": svc.port}
+
+
+def steer_match_ret(ue: Host, svc: Service, replica: Host) -> dict[str, Any]:
+    return {"eth_type": ETH_IP, "ipv4_src": replica.ip, "ipv4_dst": ue.ip,
+            "ip_proto": IPPROTO_TCP, "tcp_src": svc.port}
+
+
+def steer_cookie(st: NetworkState, kind: FlowKind, ue: Host, svc: Service, replica: Host) -> int:
+    return cookies.encode(kind, st.host_id(ue.name), st.service_id(svc.name),
+                          st.host_id(replica.name))
+
+
+def steer_flows(st: NetworkState, ue: Host, svc: Service,
+                replica_name: str | None = None) -> tuple[FlowSpec, FlowSpec] | None:
+    """(forward rewrite, return rewrite) at the UE's access point, or None.
+
+    ``replica_name`` defaults to the replica the state currently steers to.
+    """
+    rep_name = replica_name or st.replica_for(svc.name, ue.name)
+    if rep_name is None:
+        return None
+    replica = st.host(rep_name)
+    port = st.out_port(ue.dpid, replica)
+    if port is None:
+        return None
+    fwd = FlowSpec(
+        ue.dpid, T_FWD, P_STEER, steer_match_fwd(ue, svc),
+        [("set_field", "eth_dst", replica.mac), ("set_field", "ipv4_dst", replica.ip),
+         ("output", port)],
+        cookie=steer_cookie(st, FlowKind.STEER_FWD, ue, svc, replica))
+    ret = FlowSpec(
+        ue.dpid, T_FWD, P_STEER, steer_match_ret(ue, svc, replica),
+        [("set_field", "eth_src", svc.vmac), ("set_field", "ipv4_src", svc.vip),
+         ("output", ue.port)],
+        cookie=steer_cookie(st, FlowKind.STEER_RET, ue, svc, replica))
+    return fwd, ret
+
+
+def host_flows_at_ap(st: NetworkState, host: Host) -> list[FlowSpec]:
+    """Flows that exist at a host's access point because the host is there."""
+    flows = [admit_flow(st, host)]
+    if host.kind == "ue":
+        for svc in st.services.values():
+            pair = steer_flows(st, host, svc)
+            if pair:
+                flows.extend(pair)
+    return flows
+
+
+def switch_flows(st: NetworkState, dpid: int) -> list[FlowSpec]:
+    """Everything switch ``dpid`` should hold, from the state."""
+    flows = base_flows(dpid)
+    known = any(s.dpid == dpid for s in st.topology.switches)
+    if not known:
+        return flows
+    c_link = cookies.encode(FlowKind.LINK)
+    for lk in st.topology.links:
+        for d, p in ((lk.a_dpid, lk.a_port), (lk.b_dpid, lk.b_port)):
+            if d == dpid:
+                flows.append(FlowSpec(dpid, T_ADMIT, P_LINK, {"in_port": p}, goto=T_FWD,
+                                      cookie=c_link))
+    for h in st.hosts:
+        f = fwd_flow(st, dpid, h)
+        if f:
+            flows.append(f)
+        if h.dpid == dpid:
+            flows.extend(host_flows_at_ap(st, h))
+    return flows
