@@ -1,0 +1,91 @@
+"""The testbed: the Network Manager (SDN controller) and the emulated network, wired together.
+
+This is the object a scenario script starts from::
+
+    with Testbed(load("topologies/paper.yaml")) as tb:
+        tb.network.move("u1", "s2")
+        tb.nm.locations()
+
+It starts the controller on a chosen line (os-ken or ryu) as a subprocess on free
+loopback ports, brings up the `MecNetwork` with its switches connected to it,
+and gives the controller the switch graph. ``controller=None`` runs the network
+with standalone learning switches instead (loop-free topologies only).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any, Optional
+
+from controller.client import NetworkManagerClient
+from controller.process import ControllerProcess
+from mec import config
+from topologies.model import Topology
+from topologies.net import MecNetwork
+
+log = logging.getLogger(__name__)
+
+CONTROLLER_LINES = ("os-ken", "ryu")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Testbed:
+    """Controller + network of one topology; a context manager that removes all it started."""
+
+    def __init__(self, topology: Topology, controller: Optional[str] = "os-ken",
+                 events: Any = None, seed: int = 1, rest_port: Optional[int] = None):
+        if controller is not None and controller not in CONTROLLER_LINES:
+            raise ValueError(f"unknown controller line {controller!r}: use one of "
+                             f"{', '.join(CONTROLLER_LINES)} (or none)")
+        self.topology = topology
+        self.controller_line = controller
+        self.events = events
+        self.seed = seed
+        self.rest_port = rest_port
+        self.controller: Optional[ControllerProcess] = None
+        self.network: Optional[MecNetwork] = None
+
+    @property
+    def nm(self) -> NetworkManagerClient:
+        """The Network Manager's client (REST)."""
+        if self.controller is None:
+            raise RuntimeError("this testbed runs without a controller")
+        return self.controller.client()
+
+    def start(self) -> "Testbed":
+        try:
+            addr = None
+            client = None
+            if self.controller_line:
+                self.controller = ControllerProcess(
+                    line=self.controller_line, ofp_port=free_port(),
+                    rest_port=self.rest_port or free_port(),
+                    state_file=str(config.run_dir() / f"nm-state-{self.topology.name}.json"))
+                client = self.controller.start()
+                addr = ("127.0.0.1", self.controller.ofp_port)
+            self.network = MecNetwork(self.topology, controller=addr, nm_client=client,
+                                      events=self.events, seed=self.seed).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.network is not None:
+            self.network.stop()
+            self.network = None
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def __enter__(self) -> "Testbed":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
