@@ -36,6 +36,8 @@ def free_port() -> int:
 
 
 class Testbed:
+    __test__ = False  # not a pytest test class, despite the name
+
     """Controller + network of one topology; a context manager that removes all it started."""
 
     def __init__(self, topology: Topology, controller: Optional[str] = "os-ken",

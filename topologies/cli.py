@@ -80,8 +80,69 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_check)
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    topo = load_or_report(args.file)
+    if topo is None:
+        return 2
+    from mec import daemons
+    from mec.testbed import Testbed
+
+    daemons.ensure_all()
+    controller = None if args.controller == "none" else args.controller
+    t0 = time.perf_counter()
+    with Testbed(topo, controller=controller, rest_port=args.rest_port) as tb:
+        net = tb.network
+        print("\n".join(describe(topo)))
+        print(f"up in {time.perf_counter() - t0:.1f} s; delay mechanism: "
+              f"{', '.join(sorted(net.delay_mechanisms - {'none'})) or 'none needed'}; "
+              f"registry at {net.registry_addr}")
+        if tb.controller:
+            print(f"Network Manager ({tb.controller_line}): REST {tb.controller.url}, "
+                  f"OpenFlow 127.0.0.1:{tb.controller.ofp_port}  (try: mec flows --url "
+                  f"{tb.controller.url})")
+        for name, info in net.hosts.items():
+            extra = (f", docker -H {net.engines[name].base_url}" if name in net.engines else "")
+            print(f"  {info.kind} {name}: {info.ip}, ip netns exec {info.node.name} ...{extra}")
+        if args.cli and sys.stdin.isatty():
+            from mininet.cli import CLI
+            CLI(net.net)
+        else:
+            print(f"holding the network {'until Ctrl-C' if not args.hold else f'{args.hold:g} s'}"
+                  , flush=True)
+            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            try:
+                if args.hold:
+                    time.sleep(args.hold)
+                else:
+                    signal.pause()
+            except KeyboardInterrupt:
+                pass
+        t1 = time.perf_counter()
+    print(f"torn down in {time.perf_counter() - t1:.1f} s")
+    return 0
+
+
+def _add_up(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="bring a topology up (switches, hosts, shaped links, engines, "
+                       "registry, controller) until Ctrl-C",
+                       description="Bring the emulated network of FILE up and keep it up until "
+                       "Ctrl-C (or --hold seconds), or open the Mininet CLI with --cli.")
+    p.add_argument("file", metavar="FILE", help="topology YAML file, e.g. topologies/paper.yaml")
+    p.add_argument("--controller", choices=("os-ken", "ryu", "none"), default="os-ken",
+                   help="Network Manager line; none = standalone switches (loop-free only)")
+    p.add_argument("--rest-port", type=int, default=None, help="REST port of the controller "
+                   "(default: a free port)")
+    p.add_argument("--cli", action="store_true", help="open the Mininet CLI (needs a terminal)")
+    p.add_argument("--hold", type=float, default=0.0, metavar="S",
+                   help="tear down after S seconds (default: wait for Ctrl-C)")
+    p.set_defaults(func=cmd_up)
+
+
 #: One function per ``mec net`` subcommand; each adds its parser to the given subparsers.
-NET_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_check]
+NET_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_check, _add_up]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,0 +1,113 @@
+"""The emulated MEC network on real OVS, namespaces and engines (paper.yaml, os-ken)."""
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from mec import config
+from mec.clean import clean
+from mec.images import registry_ref
+from mec.testbed import Testbed
+from topologies.loader import load
+
+pytestmark = pytest.mark.integration
+TOPO_DIR = Path(__file__).resolve().parents[2] / "topologies"
+
+
+def ping_rtts(node, ip: str, count: int = 10, interval: float = 0.05) -> list[float]:
+    out = node.popen(["ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2", ip],
+                     stdout=subprocess.PIPE).communicate(timeout=30)[0].decode()
+    return [float(x) for x in re.findall(r"time=([\d.]+) ms", out)]
+
+
+@pytest.fixture(scope="module")
+def testbed():
+    tb = Testbed(load(TOPO_DIR / "paper.yaml"), controller="os-ken")
+    try:
+        tb.start()
+        yield tb
+    finally:
+        tb.stop()
+
+
+def test_paper_topology_is_up_with_controller_engines_and_registry(testbed):
+    net = testbed.network
+    assert {s["dpid"] for s in testbed.nm.switches()} == {1, 2, 3}
+    for name, engine in net.engines.items():
+        assert engine.client().ping(), name
+    assert net.delay_mechanisms >= {"nfqueue"} or net.delay_mechanisms >= {"netem"}
+    assert net.timings["up_s"] < 20
+
+
+def test_pull_on_one_cloudlet_is_not_cached_on_another(testbed):
+    net = testbed.network
+    ref = registry_ref("busybox", net.registry_addr)
+    net.engine("c1").client().images.pull(ref)
+    tags = lambda c: {t for i in net.engine(c).client().images.list() for t in i.tags}
+    assert ref in tags("c1")
+    assert ref not in tags("c2")
+
+
+def test_mec_link_adds_its_round_trip_delay(testbed):
+    net = testbed.network
+    u1 = net.hosts["u1"].node
+    one = ping_rtts(u1, net.hosts["c2"].ip)  # s1 -> s2: one mec link, 50 ms RTT
+    two = ping_rtts(u1, net.hosts["c3"].ip)  # two mec links: 100 ms
+    assert len(one) >= 8 and len(two) >= 8
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    assert abs(med(one) - 50) <= max(0.1 * 50, 2), one
+    assert abs(med(two) - 100) <= max(0.1 * 100, 2), two
+
+
+def test_mec_link_rate_is_shaped(testbed):
+    net = testbed.network
+    c1, c2 = net.hosts["c1"].node, net.hosts["c2"].node
+    server = c2.popen(["iperf3", "-s", "-1", "-p", "5301"])
+    try:
+        for _ in range(50):
+            proc = c1.popen(["iperf3", "-c", net.hosts["c2"].ip, "-p", "5301", "-t", "3", "-O", "1", "-J"],
+                            stdout=subprocess.PIPE)
+            out = proc.communicate(timeout=30)[0].decode()
+            if proc.returncode == 0:
+                break
+            time.sleep(0.1)
+        mbps = json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e6
+        assert 25 * 0.85 <= mbps <= 25 * 1.05, mbps
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_moved_ue_reaches_the_other_site_and_the_controller_sees_it(testbed):
+    net = testbed.network
+    u1 = net.hosts["u1"].node
+    assert ping_rtts(u1, net.hosts["c2"].ip, count=3)[0] > 40
+    since = max([e["seq"] for e in testbed.nm.events()] or [0])
+    event = net.move("u1", "s2")
+    try:
+        assert event.t_request <= event.t_detached <= event.t_attached
+        rtts = ping_rtts(u1, net.hosts["c2"].ip, count=5)
+        assert rtts and max(rtts[1:] or rtts) < 10, rtts
+        locations = [e for e in testbed.nm.events(since=since) if e["type"] == "location"]
+        assert locations and locations[-1]["new"]["switch"] == "s2"
+    finally:
+        net.move("u1", "s1")
+
+
+def test_teardown_leaves_nothing_behind():
+    tb = Testbed(load(TOPO_DIR / "line2.yaml"), controller="os-ken")
+    tb.start()
+    tb.stop()
+    assert tb.network is None
+    leftovers = clean(dry=True).removed
+    assert leftovers == [], leftovers
+
+
+def test_standalone_mode_refuses_a_looped_topology_and_creates_nothing():
+    with pytest.raises(ValueError, match="cycle"):
+        Testbed(load(TOPO_DIR / "ring6.yaml"), controller=None).start()
+    assert clean(dry=True).removed == []
