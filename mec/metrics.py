@@ -27,6 +27,8 @@ All percentiles use linear interpolation between order statistics (the
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -272,3 +274,27 @@ def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
         half = t_critical_95(n - 1) * std / math.sqrt(n)
         out.update(std=std, ci95_low=mean - half, ci95_high=mean + half)
     return out
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+def register(subparsers) -> None:
+    """Add ``mec metrics CSV...``: print each probe log's numbers as JSON."""
+    p = subparsers.add_parser("metrics", help="analyse user probe logs (interruption, latency, SLA, replicas)")
+    p.add_argument("csv", nargs="+", type=Path, help="probe CSV file(s)")
+    p.add_argument("--sla-ms", type=float, default=None, help="SLA latency bound for time_above_sla_s")
+    p.add_argument("--event-t", type=float, default=None,
+                   help="monotonic time of an event (e.g. a move): gap spanning it, who served after it")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    out = {str(path): analyze(path, sla_ms=args.sla_ms, event_t=args.event_t) for path in args.csv}
+    if len(args.csv) > 1:
+        out["summary"] = {
+            "interruption_s": summarize(r["interruption_s"] for r in out.values()),
+            "failed": summarize(r["failed"] for r in out.values()),
+        }
+    print(json.dumps(out, indent=2))
+    return 0

@@ -258,6 +258,9 @@ class Probe:
         self._addr = infos[0][4][0]  # resolve once, not per request
         now = time.monotonic()
         self.t0 = self.start_at if self.start_at is not None else now + 0.05
+        if self.t0 < now:
+            log.warning("start time %.3f is %.3f s in the past: overdue requests are sent at once",
+                        self.t0, now - self.t0)
         total = math.inf if self.duration is None else max(0, round(self.duration * self.rate))
         self._ready.set()
         if ready is not None:
@@ -366,6 +369,13 @@ def run_cli(args: argparse.Namespace) -> int:
         writer.finish(probe.records)
     print("DONE " + json.dumps({**result.summary(), "out": str(args.out)}), flush=True)
     return 0
+
+
+def register(subparsers) -> None:
+    """Add ``mec probe`` (same options as ``python -m mec.probe``)."""
+    p = subparsers.add_parser("probe", help="send HTTP requests at a fixed rate and log them (run on a UE)")
+    add_arguments(p)
+    p.set_defaults(func=run_cli)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
