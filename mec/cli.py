@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mec.setup_cmd",
     "mec.smoke",
     "topologies.cli",
+    "mec.probe",
+    "mec.metrics",
 )
 
 
