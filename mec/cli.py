@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "topologies.cli",
     "mec.probe",
     "mec.metrics",
+    "mec.bench",
 )
 
 
