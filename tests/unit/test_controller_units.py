@@ -134,3 +134,19 @@ def test_state_rejects_unknown_names_and_bad_roles():
         st.replica_host("ue1")
     with pytest.raises(RequestError):  # VIP = a host address
         st.add_service(parse_service({"name": "x", "vip": "10.0.0.1", "port": 1}))
+
+
+def test_flows_cli_decodes_cookies_and_skips_foreign_flows():
+    from controller.cli import decode_rows
+
+    c = cookies.encode(FlowKind.STEER_FWD, 1, 2, 3)
+    flows = [
+        {"cookie": c, "table_id": 1, "priority": 300, "packet_count": 5, "byte_count": 370,
+         "match": {"nw_dst": "10.0.200.1"}, "actions": ["OUTPUT:1"]},
+        {"cookie": 0, "table_id": 0, "priority": 0, "packet_count": 0, "byte_count": 0,
+         "match": {}, "actions": []},
+    ]
+    rows = decode_rows(flows, {1: "ue1", 3: "ra"}, {2: "web"})
+    assert len(rows) == 1
+    assert (rows[0]["kind"], rows[0]["host"], rows[0]["service"], rows[0]["replica"]) == \
+        ("STEER_FWD", "ue1", "web", "ra")
