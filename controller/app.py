@@ -44,6 +44,9 @@ LOG = logging.getLogger("controller.app")
 ORDER = object()
 BARRIER_TIMEOUT_S = 5.0
 MAX_EVENTS = 20000
+SAVE_DEBOUNCE_S = 0.05
+#: The running app (for the runner's exit handler).
+INSTANCE: "NetworkManager | None" = None
 
 
 @dataclass
@@ -112,6 +115,8 @@ class NetworkManager(compat.BaseApp):
 
             with open(self.config.topology_file) as f:
                 self.state.set_topology(parse_topology(json.load(f)))
+        self._dirty = threading.Event()
+        threading.Thread(target=self._saver, name="mec-state-saver", daemon=True).start()
         self.rest = None
         from controller.rest import RestServer
 
@@ -120,6 +125,8 @@ class NetworkManager(compat.BaseApp):
         LOG.info("NETWORK MANAGER READY line=%s ofp=%s rest=http://%s:%d pid=%d",
                  compat.LINE, self.config.ofp_port, self.config.rest_host,
                  self.rest.port, os.getpid())
+        global INSTANCE
+        INSTANCE = self
 
     # ================================================================ events log
     def _event(self, etype: str, **fields: Any) -> dict[str, Any]:
@@ -136,11 +143,27 @@ class NetworkManager(compat.BaseApp):
             return [dict(e) for e in self.event_log if e["seq"] > since]
 
     def _save(self) -> None:
+        """Ask the saver thread to persist the state (debounced, off the hot path)."""
         if self.config.state_file:
-            try:
-                self.state.save(self.config.state_file)
-            except OSError:
-                LOG.exception("cannot save state to %s", self.config.state_file)
+            self._dirty.set()
+
+    def _saver(self) -> None:
+        while True:
+            self._dirty.wait()
+            time.sleep(SAVE_DEBOUNCE_S)
+            self.flush_state()
+
+    def flush_state(self) -> None:
+        """Write the state file now if anything changed (also called on exit)."""
+        if not self.config.state_file or not self._dirty.is_set():
+            return
+        with self.lock:
+            self._dirty.clear()
+            doc = self.state.to_json()
+        try:
+            self.state.save_json(doc, self.config.state_file)
+        except OSError:
+            LOG.exception("cannot save state to %s", self.config.state_file)
 
     # ================================================================ OpenFlow I/O
     def _flow_mod(self, dp: Any, spec: FlowSpec, command: int | None = None) -> Any:

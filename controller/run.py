@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _install_exit(pid_file: Path) -> None:
     def stop(signum: int, frame: object) -> None:
+        app = sys.modules.get("controller.app")
+        if app is not None and getattr(app, "INSTANCE", None) is not None:
+            app.INSTANCE.flush_state()
         try:
             pid_file.unlink()
         except OSError:

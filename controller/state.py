@@ -259,11 +259,15 @@ class NetworkState:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the state atomically (temp file + rename)."""
+        self.save_json(self.to_json(), path)
+
+    @staticmethod
+    def save_json(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
-            json.dump(self.to_json(), f, indent=1)
+            json.dump(doc, f, indent=1)
         os.replace(tmp, path)
 
     @classmethod

@@ -1,0 +1,96 @@
+"""``mec flows`` (decoded flow tables) and ``mec bench reroute`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from typing import Any
+
+from controller import cookies
+from controller.client import NetworkManagerClient, NetworkManagerError
+
+DEFAULT_URL = os.environ.get("MEC_CTL_URL", "http://127.0.0.1:8080")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("flows", help="show the Network Manager's flows, decoded")
+    p.add_argument("--switch", help="only this switch (name or dpid)")
+    p.add_argument("--service", help="only steering flows of this service")
+    p.add_argument("--raw", action="store_true", help="also print ovs-ofctl dump-flows")
+    p.add_argument("--url", default=DEFAULT_URL, help=f"controller REST URL ({DEFAULT_URL})")
+    p.set_defaults(func=cmd_flows)
+
+    b = subparsers.add_parser("bench", help="benchmarks")
+    bs = b.add_subparsers(dest="bench", metavar="BENCH")
+    r = bs.add_parser("reroute", help="re-steer latency/rate of the SDN controller (root)")
+    r.add_argument("--json", action="store_true")
+    r.add_argument("--n", type=int, default=100, help="re-steers of one UE (default 100)")
+    r.add_argument("--ues", type=int, default=100, help="UEs moving at once (default 100)")
+    r.add_argument("--moves", type=int, default=10, help="UE moves for location events")
+    r.add_argument("--ring", action="store_true", help="6-site ring instead of 3-site line")
+    r.add_argument("--line", choices=("os-ken", "ryu", "both"), default="os-ken")
+    r.set_defaults(func=cmd_bench_reroute)
+    b.set_defaults(func=lambda a: (b.print_help(), 2)[1])
+
+
+def cmd_bench_reroute(args: argparse.Namespace) -> int:
+    from controller import bench
+
+    return bench.main(args)
+
+
+def decode_rows(flows: list[dict[str, Any]], hosts: dict[int, str],
+                services: dict[int, str]) -> list[dict[str, Any]]:
+    """Turn ofctl-style flow stats into rows: kind, host/UE, service, replica, counters."""
+    rows = []
+    for f in flows:
+        c = cookies.decode(int(f["cookie"]))
+        if c is None:
+            continue
+        rows.append({
+            "table": f["table_id"], "priority": f["priority"], "kind": c.kind.name,
+            "host": hosts.get(c.host, "") if c.host else "",
+            "service": services.get(c.service, "") if c.service else "",
+            "replica": hosts.get(c.replica, "") if c.replica else "",
+            "packets": f["packet_count"], "bytes": f["byte_count"],
+            "match": ",".join(f"{k}={v}" for k, v in f["match"].items()),
+            "actions": ",".join(str(a) for a in f["actions"]),
+        })
+    return rows
+
+
+def cmd_flows(args: argparse.Namespace) -> int:
+    c = NetworkManagerClient(args.url)
+    try:
+        topo = c.topology()
+        hosts = {h["id"]: h["name"] for h in topo["hosts"]}
+        services = {s["id"]: s["name"] for s in c.services()}
+        switches = [s for s in c.switches() if s["connected"]]
+        if args.switch:
+            switches = [s for s in switches
+                        if args.switch in (s["name"], str(s["dpid"]), s["dpid_str"])]
+            if not switches:
+                print(f"no connected switch {args.switch!r}", file=sys.stderr)
+                return 1
+        for s in switches:
+            rows = decode_rows(c.flows(s["dpid"]), hosts, services)
+            if args.service:
+                rows = [r for r in rows if r["service"] == args.service]
+            print(f"== {s['name']} (dpid {s['dpid']}): {len(rows)} flows")
+            print(f"  {'tbl':>3} {'prio':>4} {'kind':<9} {'host/UE':<10} {'service':<8} "
+                  f"{'replica':<10} {'packets':>8} {'bytes':>9}  match -> actions")
+            for r in rows:
+                print(f"  {r['table']:>3} {r['priority']:>4} {r['kind']:<9} {r['host']:<10} "
+                      f"{r['service']:<8} {r['replica']:<10} {r['packets']:>8} {r['bytes']:>9}  "
+                      f"{r['match']} -> {r['actions']}")
+            if args.raw:
+                out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", s["name"]],
+                                     capture_output=True, text=True)
+                print(f"-- ovs-ofctl -O OpenFlow13 dump-flows {s['name']}")
+                print(out.stdout if out.returncode == 0 else out.stderr, end="")
+    except NetworkManagerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
