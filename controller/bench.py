@@ -113,6 +113,15 @@ def run(line: str = "os-ken", n: int = 100, ues: int = 100, ring: bool = False,
             ctl.stop()
 
 
+def add_arguments(r: Any) -> None:
+    """Options of `mec bench reroute`."""
+    r.add_argument("--n", type=int, default=100, help="re-steers of one UE (default 100)")
+    r.add_argument("--ues", type=int, default=100, help="UEs moving at once (default 100)")
+    r.add_argument("--moves", type=int, default=10, help="UE moves for location events")
+    r.add_argument("--ring", action="store_true", help="6-site ring instead of 3-site line")
+    r.add_argument("--line", choices=("os-ken", "ryu", "both"), default="os-ken")
+
+
 def main(args: Any) -> int:
     lines = ["os-ken", "ryu"] if args.line == "both" else [args.line]
     results = [run(line, n=args.n, ues=args.ues, ring=args.ring, moves=args.moves)

@@ -22,23 +22,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--url", default=DEFAULT_URL, help=f"controller REST URL ({DEFAULT_URL})")
     p.set_defaults(func=cmd_flows)
 
-    b = subparsers.add_parser("bench", help="benchmarks")
-    bs = b.add_subparsers(dest="bench", metavar="BENCH")
-    r = bs.add_parser("reroute", help="re-steer latency/rate of the SDN controller (root)")
-    r.add_argument("--json", action="store_true")
-    r.add_argument("--n", type=int, default=100, help="re-steers of one UE (default 100)")
-    r.add_argument("--ues", type=int, default=100, help="UEs moving at once (default 100)")
-    r.add_argument("--moves", type=int, default=10, help="UE moves for location events")
-    r.add_argument("--ring", action="store_true", help="6-site ring instead of 3-site line")
-    r.add_argument("--line", choices=("os-ken", "ryu", "both"), default="os-ken")
-    r.set_defaults(func=cmd_bench_reroute)
-    b.set_defaults(func=lambda a: (b.print_help(), 2)[1])
-
-
-def cmd_bench_reroute(args: argparse.Namespace) -> int:
-    from controller import bench
-
-    return bench.main(args)
 
 
 def decode_rows(flows: list[dict[str, Any]], hosts: dict[int, str],

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mec.probe",
     "mec.metrics",
     "mec.bench",
+    "controller.cli",
 )
 
 
