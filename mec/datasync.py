@@ -214,6 +214,7 @@ class RsyncDaemon:
                 pass
             self.process = None
         self.record.unlink(missing_ok=True)
+        self.conf.unlink(missing_ok=True)
 
 
 class DataSync:

@@ -392,14 +392,6 @@ class EdgeManager:
         except docker.errors.NotFound:
             pass
 
-    def set_role(self, instance: str, role: str) -> Instance:
-        """Not a Docker operation (labels are immutable): returns the instance with ROLE."""
-        inst = self.get(instance)
-        if inst is None:
-            raise LookupError(f"no instance {instance} on cloudlet {self.name}")
-        inst.role = role
-        return inst
-
     # --- status ----------------------------------------------------------------------
 
     def status(self) -> CloudletStatus:
