@@ -225,6 +225,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--jitter-ms", type=float, default=0.0, help="sd of the one-way delay")
     p.add_argument("--loss-pct", type=float, default=0.0, help="drop probability in %%")
     p.add_argument("--seed", type=int, default=None, help="random seed (loss, jitter)")
+    p.add_argument("--realtime", action="store_true",
+                   help="run with SCHED_FIFO priority 1 so other load delays releases less")
     p.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN,
                    help="kernel queue length (packets awaiting a verdict)")
     return p.parse_args(argv)
@@ -236,6 +238,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         level=logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)s delayline[%(process)d]: %(message)s",
     )
+    if args.realtime:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        except OSError as exc:
+            LOG.warning("cannot use SCHED_FIFO (%s): running with normal priority", exc)
     scheduler = DelayScheduler(
         args.delay_ms / 1e3, args.jitter_ms / 1e3, args.loss_pct, random.Random(args.seed)
     )
