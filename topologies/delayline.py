@@ -72,6 +72,9 @@ class DelayLineStats:
     accepted: int = 0
     dropped: int = 0
     max_held: int = 0
+    #: packets released more than 1 ms after their due time, and the worst lateness
+    late: int = 0
+    max_late_ms: float = 0.0
 
 
 class DelayScheduler:
@@ -111,10 +114,14 @@ class DelayScheduler:
         return self.held[0][0] if self.held else None
 
     def due(self, now: float) -> list:
+        return [p for _, p in self.due_with_times(now)]
+
+    def due_with_times(self, now: float) -> list:
+        """Pop the due packets as (release time, packet)."""
         out = []
         held = self.held
         while held and held[0][0] <= now:
-            out.append(held.popleft()[1])
+            out.append(held.popleft())
         return out
 
 
@@ -147,9 +154,15 @@ class DelayLine:
             st.dropped += 1
 
     def _release(self, now: float) -> None:
-        for packet in self.scheduler.due(now):
+        st = self.stats
+        for due, packet in self.scheduler.due_with_times(now):
             packet.accept()
-            self.stats.accepted += 1
+            st.accepted += 1
+            late = now - due
+            if late > 0.001 and now != float("inf"):
+                st.late += 1
+                if late * 1e3 > st.max_late_ms:
+                    st.max_late_ms = round(late * 1e3, 3)
 
     def run(self, ready_out=sys.stdout) -> DelayLineStats:
         from netfilterqueue import COPY_META, NetfilterQueue  # only needed here
@@ -212,6 +225,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--jitter-ms", type=float, default=0.0, help="sd of the one-way delay")
     p.add_argument("--loss-pct", type=float, default=0.0, help="drop probability in %%")
     p.add_argument("--seed", type=int, default=None, help="random seed (loss, jitter)")
+    p.add_argument("--realtime", action="store_true",
+                   help="run with SCHED_FIFO priority 1 so other load delays releases less")
     p.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN,
                    help="kernel queue length (packets awaiting a verdict)")
     return p.parse_args(argv)
@@ -223,6 +238,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         level=logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)s delayline[%(process)d]: %(message)s",
     )
+    if args.realtime:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        except OSError as exc:
+            LOG.warning("cannot use SCHED_FIFO (%s): running with normal priority", exc)
     scheduler = DelayScheduler(
         args.delay_ms / 1e3, args.jitter_ms / 1e3, args.loss_pct, random.Random(args.seed)
     )

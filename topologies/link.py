@@ -63,6 +63,8 @@ LOG = logging.getLogger(__name__)
 QUEUES_PER_PREFIX = 256
 #: Seconds a delay line may take to bind its queue and say READY.
 READY_TIMEOUT_S = 15.0
+#: Run delay lines with SCHED_FIFO priority 1 (less lateness when the CPUs are busy).
+REALTIME_LINES = os.environ.get("MEC_DELAYLINE_REALTIME", "1") != "0"
 _counter = itertools.count(1)
 
 
@@ -237,6 +239,8 @@ class DelayHop(Node):
         args = [sys.executable, "-m", "topologies.delayline", "--queue", str(queue),
                 "--delay-ms", repr(delay_ms), "--jitter-ms", repr(jitter_ms),
                 "--loss-pct", repr(loss_pct)]
+        if REALTIME_LINES:
+            args.append("--realtime")
         if seed is not None:
             args += ["--seed", str(seed)]
         env = dict(os.environ)
@@ -285,6 +289,8 @@ class DelayHop(Node):
             for text in out.decode(errors="replace").splitlines():
                 if text.startswith("STATS "):
                     line.stats = json.loads(text[6:])
+            if line.popen.returncode == 0 and line.stats is not None:
+                Path(line.log_path).unlink(missing_ok=True)  # kept only when something broke
             LOG.info("hop %s %s (queue %d): %s", self.name, line.direction, line.queue, line.stats)
 
     def terminate(self) -> None:
