@@ -182,7 +182,7 @@ def clean(dry: bool = False) -> CleanReport:
             report.errors.append(f"{step.__name__}: {exc}")
             log.warning("%s failed: %s", step.__name__, exc)
     try:
-        from topologies.delayline import cleanup_leftovers
+        from topologies.link import cleanup_leftovers
     except ImportError:
         cleanup_leftovers = None
     if cleanup_leftovers and not dry:

@@ -218,6 +218,8 @@ class MecNetwork:
             run(["ip", "netns", "del", info.node.name], check=False)
         if self.net is not None:
             self.net.stop()
+            for ctl in self.net.controllers:  # a RemoteController still holds a shell
+                ctl.terminate()
             for sw in self.switches.values():
                 run(["ovs-vsctl", "--if-exists", "del-br", sw.name], check=False)
             self.net = None

@@ -76,7 +76,9 @@ def test_mec_link_rate_is_shaped(testbed):
                 break
             time.sleep(0.1)
         mbps = json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e6
-        assert 25 * 0.85 <= mbps <= 25 * 1.05, mbps
+        # HTB limits Ethernet frames; iperf3 counts TCP payload (1448 of 1514 bytes).
+        goodput = 25 * 1448 / 1514
+        assert abs(mbps - goodput) <= 0.1 * goodput, mbps
     finally:
         server.kill()
         server.wait()
@@ -96,18 +98,3 @@ def test_moved_ue_reaches_the_other_site_and_the_controller_sees_it(testbed):
         assert locations and locations[-1]["new"]["switch"] == "s2"
     finally:
         net.move("u1", "s1")
-
-
-def test_teardown_leaves_nothing_behind():
-    tb = Testbed(load(TOPO_DIR / "line2.yaml"), controller="os-ken")
-    tb.start()
-    tb.stop()
-    assert tb.network is None
-    leftovers = clean(dry=True).removed
-    assert leftovers == [], leftovers
-
-
-def test_standalone_mode_refuses_a_looped_topology_and_creates_nothing():
-    with pytest.raises(ValueError, match="cycle"):
-        Testbed(load(TOPO_DIR / "ring6.yaml"), controller=None).start()
-    assert clean(dry=True).removed == []
