@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mec.proc import CommandError, PidRecord, read_record, run, terminate, wait_until, write_record
+from mec.proc import CommandError, PidRecord, cmdline, read_record, run, terminate, wait_until, write_record
 
 
 def test_run_raises_with_output_tail():
@@ -20,8 +20,12 @@ def test_terminate_refuses_a_pid_whose_marker_does_not_match():
 
 def test_terminate_stops_our_process(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "mec-marker-1"])
-    assert terminate(proc.pid, "mec-marker-1", timeout=5) is True
-    assert proc.wait(timeout=5) is not None
+    try:
+        wait_until(lambda: "mec-marker-1" in cmdline(proc.pid), timeout=5, what="exec")
+        assert terminate(proc.pid, "mec-marker-1", timeout=5) is True
+        assert proc.wait(timeout=5) is not None
+    finally:
+        proc.kill()
 
 
 def test_pid_record_round_trip(tmp_path):
