@@ -37,7 +37,7 @@ class ReplicaSet:
     def __init__(self, service: str):
         self.service = service
         self._replicas: dict[str, Replica] = {}
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # held only inside these methods: never for long
 
     # ------------------------------------------------------------------ reading
     def __contains__(self, cloudlet: str) -> bool:

@@ -140,6 +140,30 @@ class DockerEngine:
             self._client = docker.DockerClient(base_url=self.base_url, timeout=600)
         return self._client
 
+    def kill(self) -> list[int]:
+        """Crash the engine: SIGKILL dockerd, its containerd and every container process.
+
+        This is a cloudlet failure as the rest of the system sees it (nothing
+        answers any more); `stop()` afterwards still removes the state.
+        """
+        import os
+        import signal
+
+        from mec.proc import cmdline
+
+        pids = [int(p.name) for p in Path("/proc").iterdir()
+                if p.name.isdigit() and str(self.exec_root) in cmdline(int(p.name))]
+        for procs in Path("/sys/fs/cgroup").glob(f"*/{self.cgroup_parent}/*/cgroup.procs"):
+            pids += [int(x) for x in procs.read_text().split()]
+        for pid in set(pids):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.process is not None:
+            self.process.wait(timeout=10)
+        return sorted(set(pids))
+
     def stop(self, remove_data: bool = True) -> None:
         """Remove the engine's containers, stop dockerd, and drop its data root."""
         if self.process is not None and self.process.poll() is None:

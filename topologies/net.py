@@ -266,6 +266,12 @@ class MecNetwork:
             self.hosts[ue].node.popen(["ping", "-c", "1", "-W", "1", self.topology.cloud.ip])
         return event
 
+    # ------------------------------------------------------------------ failures
+    def fail_cloudlet(self, cloudlet: str) -> None:
+        """Crash CLOUDLET: its engine and every service container on it die at once."""
+        pids = self.engine(cloudlet).kill()
+        self._emit("cloudlet.failed", cloudlet=cloudlet, processes=len(pids))
+
     def _emit(self, kind: str, **fields: Any) -> None:
         if self.events is not None:
             self.events.emit(kind, **fields)
