@@ -180,6 +180,20 @@ class EventLog:
         found = self.events(kind)
         return found[-1] if found else None
 
+    def wait_for(self, kind: str, timeout: float, after_seq: int = 0) -> Event:
+        """Block until an event matching ``kind`` with seq > ``after_seq`` exists; return it."""
+        found = threading.Event()
+        unsubscribe = self.subscribe(lambda e: found.set(), kind)
+        try:
+            for event in self.events(kind):
+                if event.seq > after_seq:
+                    return event
+            if not found.wait(timeout):
+                raise TimeoutError(f"no {kind!r} event within {timeout:g} s")
+            return next(e for e in self.events(kind) if e.seq > after_seq)
+        finally:
+            unsubscribe()
+
     # -- lifetime ----------------------------------------------------------
     def close(self) -> None:
         with self._lock:

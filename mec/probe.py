@@ -311,6 +311,62 @@ class Probe:
 
 
 # --------------------------------------------------------------------------
+# The probe as a process on a UE
+# --------------------------------------------------------------------------
+class ProbeProcess:
+    """``python -m mec.probe`` started inside a Mininet host (a UE), as a real client would run.
+
+    ``start()`` returns once the probe printed READY; ``stop()`` signals it,
+    waits for DONE and returns the records.
+    """
+
+    def __init__(self, host, url: str, out: Path, rate: float = 200.0, duration: float = 0.0,
+                 timeout: float = 1.0):
+        self.host, self.url, self.out = host, url, Path(out)
+        self.rate, self.duration, self.timeout = rate, duration, timeout
+        self.proc = None
+        self.summary: dict = {}
+
+    def start(self, ready_timeout: float = 20.0) -> "ProbeProcess":
+        import subprocess
+
+        argv = [sys.executable, "-m", "mec.probe", "--url", self.url, "--rate", str(self.rate),
+                "--duration", str(self.duration), "--timeout", str(self.timeout),
+                "--out", str(self.out)]
+        self.proc = self.host.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode()
+            if line.startswith("READY"):
+                return self
+            if not line and self.proc.poll() is not None:
+                break
+        err = self.proc.stderr.read().decode()[-800:] if self.proc.poll() is not None else ""
+        self.proc.kill()
+        raise RuntimeError(f"probe on {self.host.name} did not start: {err}")
+
+    def stop(self, timeout: float = 30.0) -> list[ProbeRecord]:
+        """Stop sending, let requests in flight finish, return every record."""
+        from mec.probelog import read_csv
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=timeout)
+        for line in out.decode().splitlines():
+            if line.startswith("DONE "):
+                self.summary = json.loads(line[5:])
+        return read_csv(self.out)
+
+    def __enter__(self) -> "ProbeProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,92 @@
+"""The Edge Orchestrator on paper.yaml: proactive handover, reactive migration, failover."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from mec import metrics
+from mec.events import EventLog
+from mec.orchestrator import EdgeOrchestrator
+from mec.probe import ProbeProcess
+from mec.scheduler import ServiceSpec
+from mec.testbed import Testbed
+from topologies.loader import load
+
+pytestmark = pytest.mark.integration
+TOPO = Path(__file__).resolve().parents[2] / "topologies" / "paper.yaml"
+
+
+@pytest.fixture
+def testbed():
+    events = EventLog()
+    tb = Testbed(load(TOPO), controller="os-ken", events=events)
+    try:
+        tb.start()
+        yield tb
+    finally:
+        tb.stop()
+
+
+def test_proactive_user_keeps_being_served_through_a_move(testbed, tmp_path):
+    with EdgeOrchestrator(testbed, events=testbed.events) as orch:
+        dep = orch.deploy(ServiceSpec("svc", "busybox", replicas=2), "u1", "proactive")
+        assert dep.replicas.roles() == {"c1": "primary", "c2": "backup"}
+        ue = testbed.network.hosts["u1"].node
+        with ProbeProcess(ue, f"http://{dep.vip}:8080/", tmp_path / "probe.csv",
+                          rate=200) as probe:
+            time.sleep(1.0)  # a second of service before the move (a run length, not a measure)
+            move = testbed.network.move("u1", "s2")
+            orch.wait_for_site("u1", "s2")
+            time.sleep(2.0)
+            records = probe.stop()
+        assert dep.replicas.primary.cloudlet == "c2"
+        ok = [r for r in records if r.ok]
+        assert len(ok) > 0.9 * len(records), metrics.status_counts(records)
+        before = [r.replica for r in ok if r.t_send < move.t_request]
+        after = [r for r in ok if r.t_send > move.t_attached + 0.3]
+        assert set(before) == {"svc-c1"}
+        assert after and {r.replica for r in after} == {"svc-c2"}
+        # the user is never left without an answer for long (proactive: no migration)
+        print("interruption", metrics.interruption_s(records), metrics.status_counts(records))
+        assert metrics.interruption_s(records) < 1.5
+        kinds = [e.kind for e in orch.events.events()]
+        assert "proactive.promote.end" in kinds
+
+
+@pytest.mark.parametrize("source", ["cached", "registry", "edge"])
+def test_reactive_migration_paths_time_every_phase(testbed, source):
+    with EdgeOrchestrator(testbed, events=testbed.events) as orch:
+        dep = orch.deploy(ServiceSpec("svc", "busybox"), "u1", "reactive", image_source=source)
+        testbed.network.move("u1", "s2")
+        orch.wait_for_site("u1", "s2")
+        assert dep.replicas.roles() == {"c2": "primary"}
+        ends = {e.kind: e for e in orch.events.events() if e.kind.endswith(".end")}
+        for phase in ("migration.launch.end", "migration.ready.end", "migration.switch.end",
+                      "migration.stop_old.end"):
+            assert ends[phase]["duration_s"] >= 0, phase
+        assert ends["migration.end"]["total_s"] > 0
+        if source == "registry":
+            assert ends["migration.pull.end"]["bytes"] > 0
+        if source == "edge":
+            t = ends["migration.transfer_image.end"]
+            assert t["wire_bytes"] == t["archive_bytes"] > 0
+            assert t["export_s"] > 0 and t["transfer_s"] > 0 and t["load_s"] > 0
+        body = testbed.network.hosts["u1"].node.cmd(["curl", "-s", "-m", "3",
+                                                     f"http://{dep.vip}:8080/"])
+        assert body.strip() == "svc-c2"
+
+
+def test_killing_the_primarys_cloudlet_promotes_the_backup(testbed):
+    with EdgeOrchestrator(testbed, events=testbed.events) as orch:
+        dep = orch.deploy(ServiceSpec("svc", "busybox", replicas=2), "u1", "proactive")
+        assert dep.replicas.backup.cloudlet == "c2"
+        testbed.network.fail_cloudlet("c1")
+        failover = orch.events.wait_for("failover.end", timeout=15)
+        assert failover["failed"] == "c1" and failover["new"] == "c2"
+        assert dep.replicas.primary.cloudlet == "c2"
+        assert "c1" not in dep.replicas
+        body = testbed.network.hosts["u1"].node.cmd(["curl", "-s", "-m", "3",
+                                                     f"http://{dep.vip}:8080/"])
+        assert body.strip() == "svc-c2"
+        assert any(e.kind == "failover.end" for e in orch.events.events())
