@@ -49,6 +49,8 @@ class ImageRecipe:
     description: str
     debootstrap: bool = False  # False: static busybox only
     include: tuple[str, ...] = ()  # extra distribution packages (debootstrap --include)
+    service: bool = True  # False: no mec-service; the image's command is /bin/bash
+
 
     @property
     def tag(self) -> str:
@@ -56,8 +58,11 @@ class ImageRecipe:
 
     def recipe_hash(self, suite: str) -> str:
         h = hashlib.sha256()
-        h.update(json.dumps([RECIPE_VERSION, self.name, self.debootstrap, self.include,
-                             suite if self.debootstrap else ""]).encode())
+        fields = [RECIPE_VERSION, self.name, self.debootstrap, self.include,
+                  suite if self.debootstrap else ""]
+        if not self.service:
+            fields.append("no-service")
+        h.update(json.dumps(fields).encode())
         h.update(SERVICE_SCRIPT.read_bytes())
         h.update(hashlib.sha256(BUSYBOX.read_bytes()).digest() if BUSYBOX.exists() else b"")
         return h.hexdigest()[:16]
@@ -73,6 +78,15 @@ RECIPES: dict[str, ImageRecipe] = {
                     include=("apache2",)),
     )
 }
+
+#: The UE image of the Containernet backend (not a service image: never published).
+#: Containernet drives a Docker host through ``bash`` and configures its interfaces
+#: with ``ifconfig``/``ip`` inside it; the probe (``python3 -m mec.probe``) and the
+#: checks need python3, ping and curl.
+UE_RECIPE = ImageRecipe("ue", "user equipment for Containernet: bash, iproute2, net-tools, "
+                        "ping, curl, python3", debootstrap=True,
+                        include=("iproute2", "net-tools", "iputils-ping", "curl", "python3"),
+                        service=False)
 
 
 def registry_ref(name: str, registry: str) -> str:
@@ -164,12 +178,17 @@ def build(recipe: ImageRecipe, force: bool = False) -> str:
         else:
             _fill_busybox(root)
         (root / "usr/local/bin").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(SERVICE_SCRIPT, root / "usr/local/bin" / "mec-service")
-        changes = [
-            'CMD ["/usr/local/bin/mec-service"]',
-            f"ENV MEC_PORT={config.SERVICE_PORT}",
+        if recipe.service:
+            shutil.copy2(SERVICE_SCRIPT, root / "usr/local/bin" / "mec-service")
+            changes = [
+                'CMD ["/usr/local/bin/mec-service"]',
+                f"ENV MEC_PORT={config.SERVICE_PORT}",
+                f"EXPOSE {config.SERVICE_PORT}",
+            ]
+        else:
+            changes = ['CMD ["/bin/bash"]']
+        changes += [
             "ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            f"EXPOSE {config.SERVICE_PORT}",
             f"LABEL mec.recipe={digest} mec.image={recipe.name}",
         ]
         argv = ["docker", "import"]
@@ -184,6 +203,13 @@ def build(recipe: ImageRecipe, force: bool = False) -> str:
         if imp.returncode != 0 or tar.returncode != 0:
             raise CommandError(argv, imp.returncode or tar.returncode, imp.stderr)
     return "built"
+
+
+def ensure_ue_image(force: bool = False) -> str:
+    """Build the Containernet UE image into the build engine if needed; returns its tag."""
+    what = build(UE_RECIPE, force=force)
+    log.info("image ue: %s (%.1f MB)", what, image_size(UE_RECIPE.tag) / 1e6)
+    return UE_RECIPE.tag
 
 
 def _free_port() -> int:
