@@ -7,6 +7,10 @@ paper pulled from Docker Hub are rebuilt from the host distribution's packages:
 * ``debian``: a ``debootstrap --variant=minbase`` root file system;
 * ``httpd``: the same with Apache httpd installed (the largest).
 
+A fourth recipe, ``UE_RECIPE`` (``ue``), is not a service image: it is the UE
+container of the Containernet backend (``topologies.backends``), built only
+when that backend is used and never published.
+
 Each runs ``mec-service`` (see ``mec/images/mec-service``): an HTTP server on
 ``$MEC_PORT`` whose body names the instance (``$MEC_INSTANCE``). Images are
 built into the machine's Docker engine, labelled with a hash of their recipe
@@ -50,7 +54,7 @@ class ImageRecipe:
     debootstrap: bool = False  # False: static busybox only
     include: tuple[str, ...] = ()  # extra distribution packages (debootstrap --include)
     service: bool = True  # False: no mec-service; the image's command is /bin/bash
-
+    files: tuple[tuple[str, str], ...] = ()  # (path in the image, text) written last
 
     @property
     def tag(self) -> str:
@@ -62,6 +66,8 @@ class ImageRecipe:
                   suite if self.debootstrap else ""]
         if not self.service:
             fields.append("no-service")
+        if self.files:
+            fields.append([list(f) for f in self.files])
         h.update(json.dumps(fields).encode())
         h.update(SERVICE_SCRIPT.read_bytes())
         h.update(hashlib.sha256(BUSYBOX.read_bytes()).digest() if BUSYBOX.exists() else b"")
@@ -86,7 +92,10 @@ RECIPES: dict[str, ImageRecipe] = {
 UE_RECIPE = ImageRecipe("ue", "user equipment for Containernet: bash, iproute2, net-tools, "
                         "ping, curl, python3", debootstrap=True,
                         include=("iproute2", "net-tools", "iputils-ping", "curl", "python3"),
-                        service=False)
+                        service=False,
+                        # bash >= 5.1 wraps its prompt in bracketed-paste escapes, which Mininet
+                        # reads as command output ("Error setting u1-eth0 up: ESC[?2004h").
+                        files=(("etc/inputrc", "set enable-bracketed-paste off\n"),))
 
 
 def registry_ref(name: str, registry: str) -> str:
@@ -187,6 +196,9 @@ def build(recipe: ImageRecipe, force: bool = False) -> str:
             ]
         else:
             changes = ['CMD ["/bin/bash"]']
+        for path, text in recipe.files:
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(text)
         changes += [
             "ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             f"LABEL mec.recipe={digest} mec.image={recipe.name}",
