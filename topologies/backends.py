@@ -17,7 +17,10 @@ and its extra ``addHost`` parameters.
 * ``"auto"``: Containernet where importable, else Mininet.
 
 Containernet names its containers ``mn.<host name>``; host names carry the
-project prefix, so :func:`ue_containers` finds ours (for ``mec clean``).
+project prefix, so :func:`ue_containers` finds ours (for ``mec clean``). It also
+puts every container under the cgroup parent ``/docker``, which an engine using
+the systemd cgroup driver refuses (containernet issue 259): :func:`get_backend`
+checks the engine's driver first and says how to switch it to cgroupfs.
 """
 
 from __future__ import annotations
@@ -88,6 +91,13 @@ def _docker_ue_params() -> dict[str, Any]:
     }
 
 
+def engine_cgroup_driver() -> str:
+    """The cgroup driver of the machine's (build) Docker engine, '' if it does not answer."""
+    proc = subprocess.run(["docker", "info", "--format", "{{.CgroupDriver}}"],
+                          capture_output=True, text=True, timeout=30)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
 def get_backend(name: str = "mininet") -> Backend:
     """The backend called NAME (one of BACKENDS); a clear error if it is not installed."""
     if name not in BACKENDS:
@@ -99,6 +109,13 @@ def get_backend(name: str = "mininet") -> Backend:
             raise RuntimeError("backend containernet: the mininet module here is not "
                                "Containernet's (install it into a separate venv: "
                                "docs/containernet.md)")
+        driver = engine_cgroup_driver()
+        if driver == "systemd":
+            raise RuntimeError(
+                "backend containernet: the Docker engine uses the systemd cgroup driver, and "
+                "Containernet's fixed cgroup parent '/docker' is not a systemd slice: set "
+                '{"exec-opts": ["native.cgroupdriver=cgroupfs"]} in /etc/docker/daemon.json '
+                "and restart the engine (the Vagrantfile's containernet step does this)")
         from mininet.net import Containernet
         from mininet.node import Docker
 

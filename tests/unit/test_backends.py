@@ -66,3 +66,10 @@ def test_datapath_can_be_forced_but_not_to_a_missing_kernel_module(monkeypatch):
 
 def test_kernel_datapath_probe_answers_a_bool():
     assert datapath.kernel_datapath_available() in (True, False)
+
+
+def test_containernet_refuses_an_engine_with_the_systemd_cgroup_driver(monkeypatch):
+    monkeypatch.setattr(backends, "containernet_available", lambda: True)
+    monkeypatch.setattr(backends, "engine_cgroup_driver", lambda: "systemd")
+    with pytest.raises(RuntimeError, match="native.cgroupdriver=cgroupfs"):
+        backends.get_backend("containernet")
