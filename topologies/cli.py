@@ -89,7 +89,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 2
     from mec import daemons
     from mec.testbed import Testbed
+    from topologies.backends import get_backend
 
+    try:
+        get_backend(args.backend)  # fail early, with the reason, when it is not usable
+    except (ValueError, RuntimeError) as exc:
+        print(f"mec net up: {exc}", file=sys.stderr)
+        return 2
     daemons.ensure_all()
     controller = None if args.controller == "none" else args.controller
     t0 = time.perf_counter()
