@@ -83,10 +83,18 @@ def check_ovs() -> list[Check]:
         checks.append(Check("ovs userspace TSO", "fail",
                             "not set: TCP through userspace bridges over veths gets bad checksums",
                             "mec setup --services (sets it and restarts ovs-vswitchd)"))
-    kernel_dp = Path("/sys/module/openvswitch").exists()
+    from topologies.datapath import kernel_datapath_available, ovs_datapath
+
+    try:
+        datapath = ovs_datapath()
+    except (ValueError, RuntimeError) as exc:  # a bad MEC_OVS_DATAPATH
+        checks.append(Check("ovs datapath", "fail", str(exc), "unset MEC_OVS_DATAPATH"))
+        return checks
+    kernel = kernel_datapath_available()
     checks.append(Check("ovs datapath", "info",
-                        "kernel datapath available" if kernel_dp else
-                        "no OVS kernel module: switches use the userspace datapath (netdev)"))
+                        f"switches use datapath={datapath} ("
+                        + ("OVS kernel module loaded" if kernel else
+                           "no OVS kernel module: userspace datapath, netdev") + ")"))
     return checks
 
 

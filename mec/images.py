@@ -7,6 +7,10 @@ paper pulled from Docker Hub are rebuilt from the host distribution's packages:
 * ``debian``: a ``debootstrap --variant=minbase`` root file system;
 * ``httpd``: the same with Apache httpd installed (the largest).
 
+A fourth recipe, ``UE_RECIPE`` (``ue``), is not a service image: it is the UE
+container of the Containernet backend (``topologies.backends``), built only
+when that backend is used and never published.
+
 Each runs ``mec-service`` (see ``mec/images/mec-service``): an HTTP server on
 ``$MEC_PORT`` whose body names the instance (``$MEC_INSTANCE``). Images are
 built into the machine's Docker engine, labelled with a hash of their recipe
@@ -49,6 +53,8 @@ class ImageRecipe:
     description: str
     debootstrap: bool = False  # False: static busybox only
     include: tuple[str, ...] = ()  # extra distribution packages (debootstrap --include)
+    service: bool = True  # False: no mec-service; the image's command is /bin/bash
+    files: tuple[tuple[str, str], ...] = ()  # (path in the image, text) written last
 
     @property
     def tag(self) -> str:
@@ -56,8 +62,13 @@ class ImageRecipe:
 
     def recipe_hash(self, suite: str) -> str:
         h = hashlib.sha256()
-        h.update(json.dumps([RECIPE_VERSION, self.name, self.debootstrap, self.include,
-                             suite if self.debootstrap else ""]).encode())
+        fields = [RECIPE_VERSION, self.name, self.debootstrap, self.include,
+                  suite if self.debootstrap else ""]
+        if not self.service:
+            fields.append("no-service")
+        if self.files:
+            fields.append([list(f) for f in self.files])
+        h.update(json.dumps(fields).encode())
         h.update(SERVICE_SCRIPT.read_bytes())
         h.update(hashlib.sha256(BUSYBOX.read_bytes()).digest() if BUSYBOX.exists() else b"")
         return h.hexdigest()[:16]
@@ -73,6 +84,18 @@ RECIPES: dict[str, ImageRecipe] = {
                     include=("apache2",)),
     )
 }
+
+#: The UE image of the Containernet backend (not a service image: never published).
+#: Containernet drives a Docker host through ``bash`` and configures its interfaces
+#: with ``ifconfig``/``ip`` inside it; the probe (``python3 -m mec.probe``) and the
+#: checks need python3, ping and curl.
+UE_RECIPE = ImageRecipe("ue", "user equipment for Containernet: bash, iproute2, net-tools, "
+                        "ping, curl, python3", debootstrap=True,
+                        include=("iproute2", "net-tools", "iputils-ping", "curl", "python3"),
+                        service=False,
+                        # bash >= 5.1 wraps its prompt in bracketed-paste escapes, which Mininet
+                        # reads as command output ("Error setting u1-eth0 up: ESC[?2004h").
+                        files=(("etc/inputrc", "set enable-bracketed-paste off\n"),))
 
 
 def registry_ref(name: str, registry: str) -> str:
@@ -164,12 +187,20 @@ def build(recipe: ImageRecipe, force: bool = False) -> str:
         else:
             _fill_busybox(root)
         (root / "usr/local/bin").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(SERVICE_SCRIPT, root / "usr/local/bin" / "mec-service")
-        changes = [
-            'CMD ["/usr/local/bin/mec-service"]',
-            f"ENV MEC_PORT={config.SERVICE_PORT}",
+        if recipe.service:
+            shutil.copy2(SERVICE_SCRIPT, root / "usr/local/bin" / "mec-service")
+            changes = [
+                'CMD ["/usr/local/bin/mec-service"]',
+                f"ENV MEC_PORT={config.SERVICE_PORT}",
+                f"EXPOSE {config.SERVICE_PORT}",
+            ]
+        else:
+            changes = ['CMD ["/bin/bash"]']
+        for path, text in recipe.files:
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(text)
+        changes += [
             "ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            f"EXPOSE {config.SERVICE_PORT}",
             f"LABEL mec.recipe={digest} mec.image={recipe.name}",
         ]
         argv = ["docker", "import"]
@@ -184,6 +215,13 @@ def build(recipe: ImageRecipe, force: bool = False) -> str:
         if imp.returncode != 0 or tar.returncode != 0:
             raise CommandError(argv, imp.returncode or tar.returncode, imp.stderr)
     return "built"
+
+
+def ensure_ue_image(force: bool = False) -> str:
+    """Build the Containernet UE image into the build engine if needed; returns its tag."""
+    what = build(UE_RECIPE, force=force)
+    log.info("image ue: %s (%.1f MB)", what, image_size(UE_RECIPE.tag) / 1e6)
+    return UE_RECIPE.tag
 
 
 def _free_port() -> int:

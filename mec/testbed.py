@@ -41,12 +41,14 @@ class Testbed:
     """Controller + network of one topology; a context manager that removes all it started."""
 
     def __init__(self, topology: Topology, controller: Optional[str] = "os-ken",
-                 events: Any = None, seed: int = 1, rest_port: Optional[int] = None):
+                 events: Any = None, seed: int = 1, rest_port: Optional[int] = None,
+                 backend: str = "mininet"):
         if controller is not None and controller not in CONTROLLER_LINES:
             raise ValueError(f"unknown controller line {controller!r}: use one of "
                              f"{', '.join(CONTROLLER_LINES)} (or none)")
         self.topology = topology
         self.controller_line = controller
+        self.backend = backend  # topologies.backends: mininet | containernet | auto
         self.events = events
         self.seed = seed
         self.rest_port = rest_port
@@ -72,7 +74,8 @@ class Testbed:
                 client = self.controller.start()
                 addr = ("127.0.0.1", self.controller.ofp_port)
             self.network = MecNetwork(self.topology, controller=addr, nm_client=client,
-                                      events=self.events, seed=self.seed).start()
+                                      events=self.events, seed=self.seed,
+                                      backend=self.backend).start()
         except BaseException:
             self.stop()
             raise

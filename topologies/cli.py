@@ -89,13 +89,22 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 2
     from mec import daemons
     from mec.testbed import Testbed
+    from topologies.backends import get_backend
 
+    try:
+        get_backend(args.backend)  # fail early, with the reason, when it is not usable
+    except (ValueError, RuntimeError) as exc:
+        print(f"mec net up: {exc}", file=sys.stderr)
+        return 2
     daemons.ensure_all()
     controller = None if args.controller == "none" else args.controller
     t0 = time.perf_counter()
-    with Testbed(topo, controller=controller, rest_port=args.rest_port) as tb:
+    with Testbed(topo, controller=controller, rest_port=args.rest_port,
+                 backend=args.backend) as tb:
         net = tb.network
         print("\n".join(describe(topo)))
+        print(f"backend: {net.backend.name}"
+              + (" (UEs are Docker hosts of the build engine)" if net.backend.docker_ues else ""))
         print(f"up in {time.perf_counter() - t0:.1f} s; delay mechanism: "
               f"{', '.join(sorted(net.delay_mechanisms - {'none'})) or 'none needed'}; "
               f"registry at {net.registry_addr}")
@@ -135,6 +144,9 @@ def _add_up(sub: argparse._SubParsersAction) -> None:
                    help="Network Manager line; none = standalone switches (loop-free only)")
     p.add_argument("--rest-port", type=int, default=None, help="REST port of the controller "
                    "(default: a free port)")
+    p.add_argument("--backend", choices=("mininet", "containernet", "auto"), default="mininet",
+                   help="emulator: plain Mininet, or Containernet with UEs as Docker hosts "
+                   "(where installed, docs/containernet.md); auto = Containernet if importable")
     p.add_argument("--cli", action="store_true", help="open the Mininet CLI (needs a terminal)")
     p.add_argument("--hold", type=float, default=0.0, metavar="S",
                    help="tear down after S seconds (default: wait for Ctrl-C)")

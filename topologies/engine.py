@@ -80,6 +80,9 @@ class DockerEngine:
             f"--host={self.base_url}",
             "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false",
             f"--cgroup-parent={self.cgroup_parent}",
+            # Explicit: under systemd (the Vagrant VM) dockerd would default to the
+            # systemd driver, which only takes "*.slice" parents.
+            "--exec-opt=native.cgroupdriver=cgroupfs",
             "--log-level=warn",
         ]
         for reg in self.insecure_registries:

@@ -30,6 +30,8 @@ from mininet.node import Host, OVSSwitch, RemoteController
 from mec import config
 from mec.proc import run, wait_until
 from mec.registry import RegistryServer
+from topologies.backends import Backend, get_backend
+from topologies.datapath import ovs_datapath
 from topologies.engine import DockerEngine
 from topologies.link import ShapedLink, add_shaped_link
 from topologies.mobility import MobilityEvent
@@ -58,10 +60,14 @@ class MecNetwork:
     """A running emulated MEC network (see module docstring)."""
 
     def __init__(self, topology: Topology, controller: Optional[tuple[str, int]] = None,
-                 nm_client: Any = None, events: Any = None, seed: int = 1):
+                 nm_client: Any = None, events: Any = None, seed: int = 1,
+                 backend: str = "mininet"):
         """controller: (ip, OpenFlow port) of the Network Manager, None = standalone switches;
         nm_client: its client (`controller.client.NetworkManagerClient`), which is given the
-        switch graph and host attachments as soon as the switches exist."""
+        switch graph and host attachments as soon as the switches exist;
+        backend: "mininet", "containernet" (UEs are Docker hosts) or "auto"
+        (`topologies.backends`)."""
+        self.backend: Backend = get_backend(backend)
         self.topology = topology
         self.controller = controller
         self.nm_client = nm_client
@@ -129,22 +135,22 @@ class MecNetwork:
             # on shortest paths and never floods.
             raise ValueError(f"{topo.source}: the site graph has a cycle: run it with the "
                              "Network Manager (a controller), not in standalone mode")
-        self.net = net = Mininet(controller=None, build=False, autoSetMacs=False,
-                                 autoStaticArp=False)
+        self.net = net = self.backend.net_cls(controller=None, build=False, autoSetMacs=False,
+                                              autoStaticArp=False)
         if self.controller:
             ip, port = self.controller
             net.addController(RemoteController(f"{config.PREFIX}ctl", ip=ip, port=port))
         for site in topo.sites:
             opts = {"failMode": "secure"} if self.controller else {"failMode": "standalone"}
             self.switches[site.name] = net.addSwitch(
-                topo.switch_name(site.name), cls=OVSSwitch, datapath="user",
+                topo.switch_name(site.name), cls=OVSSwitch, datapath=ovs_datapath(),
                 protocols="OpenFlow13", dpid=topo.dpid(site.name), **opts)
         prefixlen = topo.subnet.prefixlen
         self._host_links: dict[str, ShapedLink] = {}
         for node, kind in ([(c, "cloudlet") for c in topo.cloudlets]
                            + [(u, "ue") for u in topo.ues] + [(topo.cloud, "cloud")]):
             mininet_host = net.addHost(topo.host_name(node.name), ip=f"{node.ip}/{prefixlen}",
-                                       mac=mac_for(node.ip))
+                                       mac=mac_for(node.ip), **self.backend.host(kind))
             self.hosts[node.name] = HostInfo(node.name, kind, node.ip, mac_for(node.ip),
                                              node.site, mininet_host)
         for i, link in enumerate(topo.links):
