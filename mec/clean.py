@@ -168,7 +168,18 @@ def clean_build_containers(report: CleanReport, dry: bool) -> None:
             report.add(f"container {name} on the build engine")
 
 
-STEPS = (clean_recorded_processes, clean_engines, clean_mininet_shells, clean_netns,
+def clean_ue_containers(report: CleanReport, dry: bool) -> None:
+    """Containernet UE containers of this prefix (the Containernet backend's Docker hosts)."""
+    from topologies.backends import remove_ue_containers, ue_containers
+
+    names = ue_containers()
+    if not dry and names:
+        remove_ue_containers()
+    for name in names:
+        report.add(f"Containernet UE container {name}")
+
+
+STEPS = (clean_recorded_processes, clean_ue_containers, clean_engines, clean_mininet_shells, clean_netns,
          clean_bridges, clean_links, clean_build_containers)
 
 
