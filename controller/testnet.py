@@ -161,6 +161,8 @@ class SiteNet:
         try:
             if self.net is not None:
                 self.net.stop()
+                for ctl in self.net.controllers:  # a RemoteController still holds a shell
+                    ctl.terminate()
         finally:
             for i in range(1, self.n_sites + 1):
                 subprocess.run(["ovs-vsctl", "--if-exists", "del-br", self.sw_name(i)],

@@ -85,7 +85,7 @@ def test_smoke_pulls_runs_and_answers_then_leaves_nothing():
     assert result["answer"] == f"{P}c0/smoke"
     assert result["image"].endswith("/mec/busybox:latest")
     left = _ours_left()
-    assert not any(left.values()), left
+    assert not any(left.values()), (left, run(["ps", "-o", "pid,ppid,stat,args", "-p", ",".join(left["shells"] or ["1"])], check=False).stdout)
 
 
 def test_clean_after_kill_minus_9_then_next_run_works():
