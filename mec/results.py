@@ -164,8 +164,7 @@ def _git() -> dict[str, Any]:
     if head is None:
         return {}
     try:
-        dirty = bool(subprocess.run(["git", "-C", str(config.REPO_DIR), "status", "--porcelain",
-                                     "--untracked-files=no"], capture_output=True, text=True,
+        dirty = bool(subprocess.run(["git", "-C", str(config.REPO_DIR), "status", "--porcelain"], capture_output=True, text=True,
                                     timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         dirty = None
