@@ -154,6 +154,13 @@ def _index(groups: Iterable[Mapping[str, Any]], *keys: str) -> dict[tuple[str, .
     return {tuple(str(g["group"][k]) for k in keys): g for g in groups}
 
 
+def _n_text(stats: Iterable[Stats]) -> str:
+    ns = sorted({int(s.get("n") or 0) for s in stats if s})
+    if not ns:
+        return "n=0"
+    return f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}-{ns[-1]}"
+
+
 def startup_figure(groups: Sequence[Mapping[str, Any]], path: Path | str,
                    images: Optional[Sequence[str]] = None, metric: str = "total_s",
                    title: str = "") -> Path:
@@ -164,7 +171,7 @@ def startup_figure(groups: Sequence[Mapping[str, Any]], path: Path | str,
     stats = {(img, st): idx[(img, st)]["metrics"][metric] for img, st in idx}
     return grouped_bars(images, states, stats, path, ylabel="start-up time (s)",
                         title=title or "Container start-up: deploy to first HTTP answer\n"
-                        "(mean, error bars: 95% CI)",
+                        f"(mean of {_n_text(stats.values())}, error bars: 95% CI)",
                         series_labels={"cached": "pre-cached", "pulled": "pulled from cloud"},
                         xlabel="image")
 
@@ -184,11 +191,12 @@ def transfer_figure(groups: Sequence[Mapping[str, Any]], path: Path | str,
              for (lk,) in idx for ph in TRANSFER_PHASES}
     totals = {lk: idx[(lk,)]["metrics"]["total_s"] for (lk,) in idx}
     labels = [(link_labels or {}).get(lk, lk) for lk in links]
+    n_text = _n_text(totals.values())
     means = {((link_labels or {}).get(lk, lk), ph): v for (lk, ph), v in means.items()}
     totals = {(link_labels or {}).get(lk, lk): v for lk, v in totals.items()}
     return stacked_bars(labels, TRANSFER_PHASES, means, path, ylabel="time (s)", totals=totals,
                         title=title or "Image transfer between edges, per phase\n"
-                        "(phase means; error bar: 95% CI of the total)",
+                        f"(means of {n_text}; error bar: 95% CI of the total)",
                         phase_labels=TRANSFER_LABELS, xlabel="edge-to-edge link")
 
 

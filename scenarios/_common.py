@@ -42,7 +42,6 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_reps: int, qui
     if topology:
         g.add_argument("--topology", type=Path, default=None, metavar="FILE",
                        help="topology file instead of the built-in one")
-    g.add_argument("-v", "--verbose", action="store_true", help="library log messages too")
 
 
 def reps_of(args: argparse.Namespace, default_reps: int, quick_reps: int) -> int:
@@ -139,6 +138,7 @@ def script_main(module: Any, name: str, argv: Optional[Sequence[str]] = None) ->
     """Entry point of ``python3 scenarios/NAME.py``: parse, set up logging, run."""
     parser = argparse.ArgumentParser(prog=f"scenarios/{name}.py", description=module.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="library log messages too")
     module.add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
