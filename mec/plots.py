@@ -128,9 +128,10 @@ def stacked_bars(categories: Sequence[str], phases: Sequence[str],
             if not s or not s.get("n"):
                 continue
             # The bar's top is the sum of the phase means, which is the total's mean.
-            ax.errorbar([x], [stacked], yerr=[[el], [eh]], fmt="none", ecolor="black", capsize=5,
-                        elinewidth=1)
-            ax.annotate(f"{_label(m)} s", (x, stacked + eh), xytext=(0, 3),
+            # Drawn beside the bar's right edge, so it never hides a segment's label.
+            ax.errorbar([x + 0.55 / 2 + 0.05], [stacked], yerr=[[el], [eh]], fmt="none",
+                        ecolor="black", capsize=4, elinewidth=1)
+            ax.annotate(f"{_label(m)} s", (x, stacked), xytext=(0, 3),
                         textcoords="offset points", ha="center", va="bottom", fontsize=8,
                         fontweight="bold")
     ax.set_xticks(xs)

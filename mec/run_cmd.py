@@ -30,9 +30,13 @@ def scenario_module(name: str) -> ModuleType:
 
 
 def register(subparsers) -> None:
-    run = subparsers.add_parser("run", help="run an experiment scenario (results/NAME/TIME/)",
-                                description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = subparsers.add_parser(
+        "run", help="run an experiment scenario (results/NAME/TIMESTAMP/)",
+        description="Run an experiment scenario (as root), the same as `sudo python3 "
+                    "scenarios/NAME.py`. Each run writes results/NAME/TIMESTAMP/: config.json, "
+                    "the raw CSV, summary.json (mean, 95% CI, median per group, environment) "
+                    "and the figures. Ctrl-C stops it cleanly and keeps the finished "
+                    "repetitions (exit 130).")
     sub = run.add_subparsers(dest="scenario", metavar="SCENARIO")
     for name, (_module, help_text) in SCENARIOS.items():
         mod = scenario_module(name)
