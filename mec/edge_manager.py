@@ -508,14 +508,19 @@ class ImageTransfer:
 
 def transfer_image(ref: str, src: EdgeManager, dst: EdgeManager, work_dir: Path | str,
                    keep_archives: bool = False,
-                   on_phase: Optional[Callable[[str, float], None]] = None) -> ImageTransfer:
-    """Export REF on SRC, send the archive over the emulated network to DST, load it there."""
+                   on_phase: Optional[Callable[[str, float], None]] = None,
+                   compresslevel: int = 6) -> ImageTransfer:
+    """Export REF on SRC, send the archive over the emulated network to DST, load it there.
+
+    COMPRESSLEVEL is gzip's level for the archive (1 = fastest: httpd exported in
+    ~4 s to 95 MB, against ~13 s and 87 MB at 6 with Python's gzip here).
+    """
     from mec.transfer import transfer_file
 
     if not (src.netns_path and dst.netns_path):
         raise ValueError("image transfer needs both cloudlets' network namespaces")
     work_dir = Path(work_dir)
-    exp = src.export_image(ref, work_dir / src.name)
+    exp = src.export_image(ref, work_dir / src.name, compresslevel=compresslevel)
     if on_phase:
         on_phase("export", exp.seconds)
     received = None

@@ -1,0 +1,151 @@
+"""What every scenario shares: common options, the run skeleton, the script entry point.
+
+A scenario module has ``add_arguments(parser)``, ``run(args) -> int`` (what
+``mec run NAME`` calls) and ``make_plots(run_dir, groups) -> [paths]`` (also used
+by ``mec report`` to redraw from the raw CSVs). Its ``run`` hands the measuring
+part to :func:`execute`, which owns the run folder, Ctrl-C handling, the summary,
+the plots and the final table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from mec.progress import EXIT_INTERRUPTED, StopGuard
+from mec.results import Metric, ResultDir, SummarySpec, environment, format_table
+
+log = logging.getLogger(__name__)
+
+CONTROLLERS = ("os-ken", "ryu", "none")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, default_reps: int, quick_reps: int,
+                         topology: bool = True) -> None:
+    g = parser.add_argument_group("common options")
+    g.add_argument("--reps", type=int, default=None, metavar="N",
+                   help=f"repetitions (default {default_reps}; the paper used 30; "
+                        f"--quick: {quick_reps})")
+    g.add_argument("--quick", action="store_true",
+                   help="a fast check: few repetitions, small images")
+    g.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
+    g.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="base folder of the results: DIR/SCENARIO/TIMESTAMP/ "
+                        "(default ./results)")
+    g.add_argument("--controller", choices=CONTROLLERS, default="os-ken",
+                   help="Network Manager line (default os-ken; none = standalone switches)")
+    if topology:
+        g.add_argument("--topology", type=Path, default=None, metavar="FILE",
+                       help="topology file instead of the built-in one")
+
+
+def reps_of(args: argparse.Namespace, default_reps: int, quick_reps: int) -> int:
+    reps = args.reps if args.reps is not None else (quick_reps if args.quick else default_reps)
+    if reps < 1:
+        raise SystemExit(f"--reps must be at least 1 (got {reps})")
+    return reps
+
+
+def controller_of(args: argparse.Namespace) -> Optional[str]:
+    return None if args.controller == "none" else args.controller
+
+
+def prepare(images: Sequence[str]) -> None:
+    """Root check, machine services (OVS, build engine) up, IMAGES built and published."""
+    if os.geteuid() != 0:
+        raise SystemExit("this scenario builds namespaces, OVS bridges and Docker engines: "
+                         "run it as root (sudo)")
+    from mec import daemons
+    from mec.images import ensure_images
+
+    daemons.ensure_all()
+    ensure_images(list(images))
+
+
+def quiet_logs(args: argparse.Namespace) -> None:
+    """Without -v only warnings of the library reach the terminal (progress lines do)."""
+    if not getattr(args, "verbose", False):
+        logging.getLogger().setLevel(logging.WARNING)
+
+
+def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
+            measure: Callable[[ResultDir, Callable[[Any], None]], None],
+            make_plots: Callable[[Path, Mapping[str, list]], list[Path]],
+            table_metrics: Mapping[str, Sequence[Metric]],
+            config: Optional[Mapping[str, Any]] = None) -> int:
+    """Run MEASURE(result_dir, set_testbed) and write everything a run leaves behind.
+
+    MEASURE writes rows into tables of the result dir as repetitions finish and
+    calls ``set_testbed(tb)`` once the testbed is up (the environment is read
+    from it). Ctrl-C or SIGTERM stop it (exit 130); an error ends it (exit 1);
+    both leave a summary marked incomplete with the rows measured until then.
+    """
+    rd = ResultDir(name, base=args.out)
+    rd.write_config(args, **(config or {}))
+    status, reason = 0, ""
+    holder: dict[str, Any] = {}
+
+    def set_testbed(tb: Any) -> None:
+        holder["env"] = environment(tb)
+
+    with StopGuard():
+        try:
+            measure(rd, set_testbed)
+        except KeyboardInterrupt as exc:
+            status, reason = EXIT_INTERRUPTED, f"interrupted by {exc or 'Ctrl-C'}"
+        except Exception as exc:  # noqa: BLE001 - reported, partial results kept
+            log.error("%s failed: %s", name, exc, exc_info=True)
+            status, reason = 1, f"failed: {type(exc).__name__}: {exc}"
+        rd.set_environment(holder.get("env") or environment())
+        summary = rd.write_summary(specs, complete=status == 0, reason=reason)
+        groups = {t: s["groups"] for t, s in summary["tables"].items()}
+        if any(s["rows"] for s in summary["tables"].values()):
+            try:
+                rd.plots = [p.name for p in make_plots(rd.path, groups)]
+            except Exception as exc:  # noqa: BLE001 - the data is safe; say why no figure
+                log.error("plotting failed: %s", exc, exc_info=True)
+            summary = rd.write_summary(specs, complete=status == 0, reason=reason)
+        rd.close()
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print_report(rd.path, summary, table_metrics)
+    if status == EXIT_INTERRUPTED:
+        print(f"stopped early: {reason}; results so far kept", file=sys.stderr)
+    return status
+
+
+def print_report(path: Path, summary: Mapping[str, Any],
+                 table_metrics: Mapping[str, Sequence[Metric]]) -> None:
+    state = "complete" if summary["complete"] else f"INCOMPLETE ({summary['reason']})"
+    print(f"\n{summary['scenario']}: {state}")
+    for table, s in summary["tables"].items():
+        print(f"\n{table}.csv: {s['rows']} rows")
+        if s["groups"]:
+            print(format_table(s["groups"], table_metrics.get(table, ())))
+    print()
+    for plot in summary.get("plots", []):
+        print(f"plot:    {path / plot}")
+    print(f"summary: {path / 'summary.json'}")
+
+
+def script_main(module: Any, name: str, argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``python3 scenarios/NAME.py``: parse, set up logging, run."""
+    parser = argparse.ArgumentParser(prog=f"scenarios/{name}.py", description=module.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="library log messages too")
+    module.add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
