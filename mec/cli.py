@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mec.metrics",
     "mec.bench",
     "controller.cli",
+    "mec.run_cmd",
+    "mec.report",
 )
 
 
