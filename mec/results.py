@@ -423,10 +423,12 @@ def format_table(groups: Sequence[Mapping[str, Any]], metrics: Sequence[Metric])
     """
     lines = []
     keys = list(groups[0]["group"]) if groups else []
-    head = "".join(f"{k:<10}" for k in keys)
-    lines.append(f"{head}{'metric':<12}{'n':>4}{'median':>10}{'mean':>10}  95% CI of the mean")
+    widths = {k: max([len(k)] + [len(str(g["group"][k])) for g in groups]) + 2 for k in keys}
+    mw = max([len("metric")] + [len(m if isinstance(m, str) else m[1]) for m in metrics]) + 2
+    head = "".join(f"{k:<{widths[k]}}" for k in keys)
+    lines.append(f"{head}{'metric':<{mw}}{'n':>4}{'median':>10}{'mean':>10}  95% CI of the mean")
     for g in groups:
-        label = "".join(f"{str(g['group'][k]):<10}" for k in keys)
+        label = "".join(f"{str(g['group'][k]):<{widths[k]}}" for k in keys)
         for m in metrics:
             col, name, f = (m, m, 1.0) if isinstance(m, str) else m
             s = g["metrics"].get(col)
@@ -434,6 +436,6 @@ def format_table(groups: Sequence[Mapping[str, Any]], metrics: Sequence[Metric])
                 continue
             ci = (f"[{s['ci95_low'] * f:.3f}, {s['ci95_high'] * f:.3f}]"
                   if s.get("ci95_low") is not None else "-")
-            lines.append(f"{label}{name:<12}{s['n']:>4}{s['median'] * f:>10.3f}"
+            lines.append(f"{label}{name:<{mw}}{s['n']:>4}{s['median'] * f:>10.3f}"
                          f"{s['mean'] * f:>10.3f}  {ci}")
     return "\n".join(lines)

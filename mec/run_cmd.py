@@ -17,6 +17,8 @@ SCENARIOS: dict[str, tuple[str, str]] = {
                 "paper Fig. 4: container start-up, pre-cached vs pulled from the cloud"),
     "transfer": ("scenarios.transfer",
                  "paper Fig. 5: image export, transfer, load, launch between edges per link"),
+    "handover": ("scenarios.handover",
+                 "a moving user under proactive replication vs reactive migration"),
 }
 
 

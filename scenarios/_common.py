@@ -77,12 +77,13 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
             measure: Callable[[ResultDir, Callable[[Any], None]], None],
             make_plots: Callable[[Path, Mapping[str, list]], list[Path]],
             table_metrics: Mapping[str, Sequence[Metric]],
-            config: Optional[Mapping[str, Any]] = None) -> int:
+            config: Optional[Mapping[str, Any]] = None,
+            extra_report: Optional[Callable[[Mapping[str, Any]], str]] = None) -> int:
     """Run MEASURE(result_dir, set_testbed) and write everything a run leaves behind.
 
     MEASURE writes rows into tables of the result dir as repetitions finish and
     calls ``set_testbed(tb)`` once the testbed is up (the environment is read
-    from it). Ctrl-C or SIGTERM stop it (exit 130); an error ends it (exit 1);
+    from it). EXTRA_REPORT(summary) may add text after the table. Ctrl-C or SIGTERM stop it (exit 130); an error ends it (exit 1);
     both leave a summary marked incomplete with the rows measured until then.
     """
     rd = ResultDir(name, base=args.out)
@@ -115,6 +116,8 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
         print(json.dumps(summary, indent=1))
     else:
         print_report(rd.path, summary, table_metrics)
+        if extra_report is not None:
+            print(extra_report(summary))
     if status == EXIT_INTERRUPTED:
         print(f"stopped early: {reason}; results so far kept", file=sys.stderr)
     return status

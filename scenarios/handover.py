@@ -1,0 +1,318 @@
+"""A user moving between sites, served proactively (replicas) or reactively (migration).
+
+The paper's comparison measured at the user: a probe on the UE sends requests to
+the service's virtual IP at a fixed rate (default 200/s) throughout, while the
+UE moves along a path of sites (default: the topology's mobility for the UE,
+back and forth). With ``--strategy both`` the same moves are made once per
+strategy, each on a fresh testbed. Per move:
+
+* interruption_s: the gap without successful replies that spans the moment the
+  UE attached to the new access point (it includes the radio-less time of the
+  move itself, move_s);
+* first_reply_s: attach to the first successful reply to a request sent after it;
+* served_by_new_s: attach to the first reply from the new primary instance: the
+  total migration time as the user sees it;
+* switch_s: attach to the moment the flows were switched (proactive: the
+  Network Manager's re-steer on the location event; reactive: after the new
+  instance answered);
+* time_above_sla_s: time during which replies exceeded the SLA latency bound
+  (e.g. while still served by the previous edge across the backbone);
+* failed: requests without a successful reply; wrong_replica: replies to
+  requests sent after the switch that came from another instance than the new
+  primary (proactive must give 0);
+* bytes: image bytes moved for this move (reactive: pulled or transferred;
+  proactive: pulled to relocate replicas, in the background).
+
+    sudo python3 scenarios/handover.py --strategy both --quick
+    sudo python3 scenarios/handover.py --strategy reactive --image httpd --image-source edge
+    mec run handover --strategy proactive --reps 30
+"""
+
+from __future__ import annotations
+
+if __name__ == "__main__":  # run as a script: find the checkout and its Python environment
+    import os as _os
+    import sys as _sys
+
+    _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
+    from scenarios._bootstrap import ensure_environment
+
+    ensure_environment(__file__)
+
+import argparse
+import itertools
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from mec.results import ResultDir, SummarySpec
+from scenarios import _common
+
+log = logging.getLogger(__name__)
+
+NAME = "handover"
+PAPER_TOPOLOGY = Path(__file__).resolve().parent.parent / "topologies" / "paper.yaml"
+STRATEGIES = ("proactive", "reactive")
+SOURCES = ("cached", "registry", "edge")
+IMAGES = ("busybox", "debian", "httpd")
+DEFAULT_REPS, QUICK_REPS = 10, 2
+METRICS = ("move_s", "interruption_s", "first_reply_s", "served_by_new_s", "switch_s",
+           "time_above_sla_s", "failed", "wrong_replica", "bytes")
+COLUMNS = ("strategy", "source", "image", "move", "from_site", "to_site", "old", "new",
+           "requests", *METRICS)
+SPEC = SummarySpec(NAME, group_by=("strategy", "source"), metrics=METRICS)
+TABLE_METRICS = {NAME: ("interruption_s", "time_above_sla_s", "served_by_new_s", "failed",
+                        ("bytes", "MB", 1e-6))}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strategy", choices=(*STRATEGIES, "both"), default="both",
+                        help="proactive replication, reactive migration, or both on the same "
+                             "moves (default both)")
+    parser.add_argument("--image-source", choices=SOURCES, default="registry",
+                        help="reactive: where the new instance's image comes from: already "
+                             "cached, pulled from the cloud registry, or transferred from the "
+                             "previous edge (default registry)")
+    parser.add_argument("--image", choices=IMAGES, default=None,
+                        help="service image (default httpd; --quick: busybox)")
+    parser.add_argument("--ue", default=None, help="the moving UE (default: the first UE)")
+    parser.add_argument("--path", default=None, metavar="SITES",
+                        help="comma-separated sites the UE walks, back and forth (default: "
+                             "its start site then the topology's scripted moves)")
+    parser.add_argument("--replicas", type=int, default=3,
+                        help="proactive: replicas wanted (primary + backup + secondaries)")
+    parser.add_argument("--policy", default="neighbours",
+                        help="proactive placement policy (neighbours, predictive, all)")
+    parser.add_argument("--rate", type=float, default=200.0, help="probe requests per second")
+    parser.add_argument("--timeout", type=float, default=1.0, help="probe request timeout (s)")
+    parser.add_argument("--sla-ms", type=float, default=30.0,
+                        help="SLA latency bound in ms (default 30: the local edge, not one "
+                             "50 ms backbone hop away)")
+    parser.add_argument("--dwell", type=float, default=2.0, metavar="S",
+                        help="seconds at each site after the orchestrator is done (default 2)")
+    _common.add_common_arguments(parser, DEFAULT_REPS, QUICK_REPS, topology=True)
+    parser.set_defaults(controller="os-ken")
+
+
+# ---------------------------------------------------------------------- the moves
+def walk(topology: Any, ue: str, path: Optional[str]) -> list[str]:
+    """The sites the UE visits in order, starting where it is: back and forth along PATH."""
+    from topologies.mobility import from_topology
+
+    start = topology.ue(ue).site
+    if path:
+        sites = [s.strip() for s in path.split(",") if s.strip()]
+        for s in sites:
+            topology.site(s)
+    else:
+        sites = [start] + [m.to_site for m in from_topology(topology) if m.ue == ue]
+        if len(sites) < 2:
+            sites = [start, topology.neighbours(start)[0]]
+    if sites[0] != start:
+        sites = [start] + sites
+    back = sites[-2:0:-1]
+    return sites + back  # s1 s2 s3 s2 (then again s1 s2 ...)
+
+
+def moves_of(sites: Sequence[str], count: int) -> list[str]:
+    """COUNT destination sites following the closed walk SITES (its start excluded)."""
+    cycle = itertools.cycle(sites[1:] + sites[:1])
+    return [next(cycle) for _ in range(count)]
+
+
+# ---------------------------------------------------------------------- per-move numbers
+def move_row(records: Sequence[Any], events: Sequence[Any], move: Any, end: float,
+             new_instance: str, sla_ms: float, strategy: str) -> dict[str, Any]:
+    """The numbers of one move from the probe records and orchestrator events in its window."""
+    from mec import metrics
+
+    window = [r for r in records if move.t_request <= r.t_send < end]
+    evs = [e for e in events if move.t_request <= e.t < end]
+    attached = move.t_attached
+    gap = metrics.gap_at(records, attached)
+    after = sorted((r for r in window if r.ok and r.t_send >= attached), key=lambda r: r.t_reply)
+    by_new = [r for r in after if r.replica == new_instance]
+    switch_t = None
+    if strategy == "proactive":
+        loc = next((e for e in evs if e.kind == "location"), None)
+        if loc is not None and loc.get("t_packet_in") is not None:
+            switch_t = loc["t_packet_in"] + (loc.get("install_ms") or 0) / 1000
+    else:
+        sw = next((e for e in evs if e.kind == "migration.switch.end"), None)
+        switch_t = sw.t if sw is not None else None
+    wrong = None
+    if switch_t is not None:
+        served = metrics.served_by_after(window, switch_t)
+        wrong = sum(n for rep, n in served.items() if rep != new_instance)
+    moved = sum(int(e.get("bytes") or e.get("wire_bytes") or 0) for e in evs
+                if e.kind in ("migration.pull.end", "migration.transfer_image.end",
+                              "replica.pull.end"))
+    return {
+        "requests": len(window),
+        "move_s": attached - move.t_request,
+        "interruption_s": gap.duration_s if gap else None,
+        "first_reply_s": (after[0].t_reply - attached) if after else None,
+        "served_by_new_s": (by_new[0].t_reply - attached) if by_new else None,
+        "switch_s": (switch_t - attached) if switch_t is not None else None,
+        "time_above_sla_s": metrics.time_above_sla_s(window, sla_ms),
+        "failed": metrics.failed(window),
+        "wrong_replica": wrong,
+        "bytes": moved,
+    }
+
+
+# ---------------------------------------------------------------------- plots
+def make_plots(run_dir: Path, groups: Mapping[str, list]) -> list[Path]:
+    from mec.events import read as read_events
+    from mec.plots import grouped_bars, timeline
+    from mec.probelog import read_csv
+
+    paths = []
+    config = _read_json(run_dir / "config.json")
+    sla = (config.get("args") or {}).get("sla_ms")
+    for csv in sorted(run_dir.glob("probe-*.csv")):
+        label = csv.stem[len("probe-"):]
+        evfile = run_dir / f"events-{label}.jsonl"
+        marks = []
+        for e in (read_events(evfile) if evfile.exists() else []):
+            if e.kind in ("move.attached", "migration.switch.end", "proactive.promote.end",
+                          "migration.start", "failover.end"):
+                short = {"move.attached": f"at {e.get('to_site')}",
+                         "migration.switch.end": "switch", "proactive.promote.end": "promote",
+                         "migration.start": "migrate", "failover.end": "failover"}[e.kind]
+                marks.append({"t": e.t, "kind": e.kind, "label": short})
+        paths.append(timeline(read_csv(csv), marks, run_dir / f"timeline-{label}.png",
+                              sla_ms=sla, title=f"handover, {label}: per-request latency",
+                              log_y=True))
+    rows = groups.get(NAME) or []
+    if rows:
+        cats = ["interruption_s", "time_above_sla_s", "served_by_new_s"]
+        series = [f"{g['group']['strategy']} {g['group']['source']}".replace(" -", "")
+                  for g in rows]
+        stats = {(c, s): g["metrics"].get(c) for g, s in zip(rows, series) for c in cats}
+        paths.append(grouped_bars(cats, series, stats, run_dir / "handover.png",
+                                  ylabel="seconds (mean, 95% CI)",
+                                  title="user-perceived degradation per move"))
+    return paths
+
+
+def _read_json(path: Path) -> dict:
+    import json
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def ratio_report(summary: Mapping[str, Any]) -> str:
+    """Proactive vs reactive: the ratio of each degradation metric (reactive / proactive)."""
+    groups = summary["tables"].get(NAME, {}).get("groups", [])
+    pro = next((g for g in groups if g["group"]["strategy"] == "proactive"), None)
+    lines = []
+    for rea in (g for g in groups if g["group"]["strategy"] == "reactive"):
+        for m in ("interruption_s", "time_above_sla_s", "served_by_new_s"):
+            a, b = (pro or {}).get("metrics", {}).get(m), rea["metrics"].get(m)
+            if a and b and a.get("n") and b.get("n"):
+                ratio = f"{b['mean'] / a['mean']:.1f}x" if a["mean"] else "proactive has none"
+                lines.append(f"{m:<18} proactive {a['mean']:8.3f} s   reactive "
+                             f"({rea['group']['source']}) {b['mean']:8.3f} s   {ratio}")
+    return ("\nreactive / proactive (means per move):\n" + "\n".join(lines)) if lines else ""
+
+
+# ---------------------------------------------------------------------- run
+def run(args: argparse.Namespace) -> int:
+    from mec.progress import Progress
+    from topologies.loader import load
+
+    _common.quiet_logs(args)
+    reps = _common.reps_of(args, DEFAULT_REPS, QUICK_REPS)
+    image = args.image or ("busybox" if args.quick else "httpd")
+    topo_path = args.topology or PAPER_TOPOLOGY
+    topo = load(topo_path)
+    ue = args.ue or (topo.ues[0].name if topo.ues else None)
+    if ue is None:
+        raise SystemExit(f"{topo_path}: the topology has no UE to move")
+    topo.ue(ue)
+    sites = walk(topo, ue, args.path)
+    dests = moves_of(sites, reps)
+    strategies = list(STRATEGIES) if args.strategy == "both" else [args.strategy]
+    if _common.controller_of(args) is None:
+        raise SystemExit("handover steers flows through the Network Manager: --controller "
+                         "none is not possible here")
+    _common.prepare([image])
+    progress = Progress(reps * len(strategies))
+
+    def measure(rd: ResultDir, set_testbed: Callable[[Any], None]) -> None:
+        table = rd.table(NAME, COLUMNS)
+        done = 0
+        for strategy in strategies:
+            source = args.image_source if strategy == "reactive" else "-"
+            label = strategy if strategy == "proactive" else f"reactive-{source}"
+            progress.note(f"{NAME}: {label}, {image}, {reps} moves of {ue} along "
+                          f"{' '.join(sites)}; results in {rd.path}")
+            rows = one_strategy(rd, set_testbed, topo, ue, dests, strategy, source, image,
+                                label, args, lambda i, row: progress.line(
+                                    done + i, f"{label} {row['from_site']}->{row['to_site']}",
+                                    row["interruption_s"] or 0.0,
+                                    first_reply=row["first_reply_s"],
+                                    served_by_new=row["served_by_new_s"],
+                                    above_sla=row["time_above_sla_s"]))
+            for row in rows:
+                table.append(row)
+            done += reps
+
+    return _common.execute(
+        NAME, args, [SPEC], measure, make_plots, TABLE_METRICS,
+        config={"topology_path": topo_path, "ue": ue, "walk": sites, "moves": dests,
+                "image": image, "strategies": strategies},
+        extra_report=ratio_report)
+
+
+def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, ue: str,
+                 dests: Sequence[str], strategy: str, source: str, image: str, label: str,
+                 args: argparse.Namespace, on_row: Callable[[int, dict], None]) -> list[dict]:
+    """Deploy with STRATEGY on a fresh testbed, make the moves under the probe, return rows."""
+    from mec.events import EventLog
+    from mec.orchestrator import EdgeOrchestrator
+    from mec.probe import ProbeProcess
+    from mec.scheduler import ServiceSpec
+    from mec.testbed import Testbed
+
+    events = EventLog(rd.file(f"events-{label}.jsonl"))
+    spec = ServiceSpec("svc", image, replicas=args.replicas if strategy == "proactive" else 1,
+                       latency_bound_ms=float("inf"))
+    rows: list[dict] = []
+    with events, Testbed(topo, controller=_common.controller_of(args), events=events) as tb, \
+            EdgeOrchestrator(tb, events=events, policy=args.policy) as orch:
+        set_testbed(tb)
+        dep = orch.deploy(spec, ue, strategy,
+                          image_source=source if strategy == "reactive" else "registry")
+        orch.wait_idle()
+        host = tb.network.hosts[ue].node
+        moves = []
+        with ProbeProcess(host, f"http://{dep.vip}:8080/", rd.file(f"probe-{label}.csv"),
+                          rate=args.rate, timeout=args.timeout) as probe:
+            time.sleep(args.dwell)  # service before the first move (a run length, not a measure)
+            for site in dests:
+                old = dep.replicas.primary.instance
+                move = tb.network.move(ue, site)
+                orch.wait_for_site(ue, site, timeout=900)
+                moves.append((move, old, dep.replicas.primary.instance))
+                time.sleep(args.dwell)
+            end = time.monotonic()
+            records = probe.stop()
+    evs = events.events()
+    for i, (move, old, new) in enumerate(moves):
+        until = moves[i + 1][0].t_request if i + 1 < len(moves) else end
+        row = {"strategy": strategy, "source": source, "image": image, "move": i + 1,
+               "from_site": move.from_site, "to_site": move.to_site, "old": old, "new": new,
+               **move_row(records, evs, move, until, new, args.sla_ms, strategy)}
+        rows.append(row)
+        on_row(i + 1, row)
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(_common.script_main(sys.modules[__name__], NAME))
