@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mec.clean",
     "mec.setup_cmd",
     "mec.smoke",
+    "mec.demo",
     "topologies.cli",
     "mec.probe",
     "mec.metrics",

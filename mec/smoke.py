@@ -93,9 +93,6 @@ def _cmd(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    d = subparsers.add_parser("demo", help="the main demo on built-in defaults "
-                              "(for now: the smoke check)")
-    d.set_defaults(func=_cmd, image="busybox")
     p = subparsers.add_parser("smoke", help="build a tiny network with one cloudlet engine and "
                               "one service container, check that it answers, remove it")
     p.add_argument("--image", default="busybox", help="service image to run (default busybox)")

@@ -18,7 +18,7 @@ def test_version_flag(capsys):
 
 def test_help_lists_every_subcommand():
     text = build_parser().format_help()
-    for command in ("doctor", "clean", "setup", "smoke", "demo"):
+    for command in ("doctor", "clean", "setup", "smoke", "demo", "net", "run", "bench", "flows"):
         assert command in text
 
 
