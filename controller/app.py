@@ -513,12 +513,14 @@ class NetworkManager(compat.BaseApp):
 
     def switches(self) -> list[dict[str, Any]]:
         with self.lock:
-            known = {s.dpid: s.name for s in self.state.topology.switches}
+            known = {s.dpid: s for s in self.state.topology.switches}
             out = []
             for dpid in sorted(set(known) | set(self.datapaths)):
                 dp = self.datapaths.get(dpid)
+                sw = known.get(dpid)
                 out.append({"dpid": dpid, "dpid_str": f"{dpid:016x}",
-                            "name": known.get(dpid, f"dpid:{dpid}"),
+                            "name": sw.name if sw else f"dpid:{dpid}",
+                            "bridge": sw.bridge if sw else None,
                             "connected": dp is not None,
                             "address": list(dp.address)[:2] if dp is not None else None})
             return out

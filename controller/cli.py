@@ -11,7 +11,19 @@ from typing import Any
 from controller import cookies
 from controller.client import NetworkManagerClient, NetworkManagerError
 
-DEFAULT_URL = os.environ.get("MEC_CTL_URL", "http://127.0.0.1:8080")
+def _default_url() -> str:
+    """MEC_CTL_URL, else the running testbed's Network Manager, else port 8080 on loopback."""
+    from mec.config import NM_URL_FILE
+
+    if os.environ.get("MEC_CTL_URL"):
+        return os.environ["MEC_CTL_URL"]
+    try:
+        return NM_URL_FILE.read_text().strip()
+    except OSError:
+        return "http://127.0.0.1:8080"
+
+
+DEFAULT_URL = _default_url()
 
 
 def register(subparsers: Any) -> None:
@@ -19,7 +31,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--switch", help="only this switch (name or dpid)")
     p.add_argument("--service", help="only steering flows of this service")
     p.add_argument("--raw", action="store_true", help="also print ovs-ofctl dump-flows")
-    p.add_argument("--url", default=DEFAULT_URL, help=f"controller REST URL ({DEFAULT_URL})")
+    p.add_argument("--url", default=DEFAULT_URL, help="controller REST URL (default: "
+                   f"$MEC_CTL_URL, else the running testbed's, now {DEFAULT_URL})")
     p.set_defaults(func=cmd_flows)
 
 
@@ -69,9 +82,10 @@ def cmd_flows(args: argparse.Namespace) -> int:
                       f"{r['service']:<8} {r['replica']:<10} {r['packets']:>8} {r['bytes']:>9}  "
                       f"{r['match']} -> {r['actions']}")
             if args.raw:
-                out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", s["name"]],
+                bridge = s.get("bridge") or s["name"]
+                out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge],
                                      capture_output=True, text=True)
-                print(f"-- ovs-ofctl -O OpenFlow13 dump-flows {s['name']}")
+                print(f"-- ovs-ofctl -O OpenFlow13 dump-flows {bridge}")
                 print(out.stdout if out.returncode == 0 else out.stderr, end="")
     except NetworkManagerError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -33,8 +33,14 @@ class NotFound(RequestError):
 
 @dataclass
 class Switch:
+    """A switch the app controls: its name in the topology and its OVS bridge (if different)."""
+
     name: str
     dpid: int
+    bridge: str = ""
+
+    def __post_init__(self) -> None:
+        self.bridge = self.bridge or self.name
 
 
 @dataclass
@@ -166,6 +172,7 @@ def parse_topology(doc: Any) -> Topology:
         sw = Switch(
             parse_name(_field(s, "name", f"switches[{i}]"), f"switches[{i}].name"),
             parse_dpid(_field(s, "dpid", f"switches[{i}]"), f"switches[{i}].dpid"),
+            parse_name(s["bridge"], f"switches[{i}].bridge") if "bridge" in s else "",
         )
         if sw.name in names or any(o.dpid == sw.dpid for o in topo.switches):
             raise RequestError(f"switches[{i}]: duplicate name or dpid ({sw.name}, {sw.dpid})")

@@ -33,6 +33,10 @@ REGISTRY_DIR: Path = STATE_DIR / "registry"
 #: Data roots of the per-cloudlet Docker engines (removed by `mec clean`).
 ENGINES_DIR: Path = STATE_DIR / "engines" / PREFIX
 
+#: The REST address of the running testbed's Network Manager (written by mec.testbed,
+#: read by `mec flows`).
+NM_URL_FILE: Path = RUN_DIR / "nm.url"
+
 #: Repository name under which service images are published.
 IMAGE_REPO: str = "mec"
 #: TCP port every service image answers HTTP on.

@@ -27,6 +27,7 @@ from topologies.net import MecNetwork
 log = logging.getLogger(__name__)
 
 CONTROLLER_LINES = ("os-ken", "ryu")
+URL_FILE = config.NM_URL_FILE
 
 
 def free_port() -> int:
@@ -73,6 +74,8 @@ class Testbed:
                     state_file=str(config.run_dir() / f"nm-state-{self.topology.name}.json"))
                 client = self.controller.start()
                 addr = ("127.0.0.1", self.controller.ofp_port)
+                config.run_dir()
+                URL_FILE.write_text(self.controller.url + "\n")  # for `mec flows`
             self.network = MecNetwork(self.topology, controller=addr, nm_client=client,
                                       events=self.events, seed=self.seed,
                                       backend=self.backend).start()
@@ -87,6 +90,8 @@ class Testbed:
             self.network = None
         if self.controller is not None:
             self.controller.stop()
+            if URL_FILE.exists() and URL_FILE.read_text().strip() == self.controller.url:
+                URL_FILE.unlink()
             self.controller = None
 
     def __enter__(self) -> "Testbed":

@@ -177,7 +177,8 @@ class MecNetwork:
     def controller_view(self) -> dict[str, list[dict[str, Any]]]:
         """The switch graph and host attachments, as the Network Manager's REST API takes them."""
         site_of = {sw: site for site, sw in self.switches.items()}
-        switches = [{"name": site, "dpid": int(sw.dpid, 16)} for site, sw in self.switches.items()]
+        switches = [{"name": site, "dpid": int(sw.dpid, 16), "bridge": sw.name}
+                    for site, sw in self.switches.items()]
         links, hosts = [], []
         for shaped in self.links:
             a, b = shaped.intf_a, shaped.intf_b
