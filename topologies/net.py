@@ -273,6 +273,10 @@ class MecNetwork:
             self.hosts[ue].node.popen(["ping", "-c", "1", "-W", "1", self.topology.cloud.ip])
         return event
 
+    def play(self, moves: Any, t0: Optional[float] = None) -> "MobilityPlayer":
+        """Execute a schedule of `topologies.mobility.Move` in the background (see MobilityPlayer)."""
+        return MobilityPlayer(self, list(moves), t0).start()
+
     # ------------------------------------------------------------------ failures
     def fail_cloudlet(self, cloudlet: str) -> None:
         """Crash CLOUDLET: its engine and every service container on it die at once."""
@@ -282,3 +286,53 @@ class MecNetwork:
     def _emit(self, kind: str, **fields: Any) -> None:
         if self.events is not None:
             self.events.emit(kind, **fields)
+
+
+class MobilityPlayer:
+    """Plays a mobility schedule (scripted, trace or random walk) on a running network.
+
+    Move *i* is made at ``t0 + moves[i].at_s`` (monotonic; ``t0`` defaults to the
+    start), in a background thread; moves that fall due late are made at once.
+    Each produces a `MobilityEvent` (in ``events``) and the network's
+    ``move.request`` / ``move.attached`` events, which other components subscribe to.
+    """
+
+    def __init__(self, network: MecNetwork, moves: list, t0: Optional[float] = None):
+        import threading
+
+        self.network = network
+        self.moves = sorted(moves)
+        self.t0 = t0
+        self.events: list[MobilityEvent] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mobility", daemon=True)
+
+    def start(self) -> "MobilityPlayer":
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        for move in self.moves:
+            if self._stop.wait(max(0.0, self.t0 + move.at_s - time.monotonic())):
+                return
+            try:
+                self.events.append(self.network.move(move.ue, move.to_site))
+            except Exception as exc:  # noqa: BLE001 - recorded, the schedule goes on
+                self.errors.append(f"move at {move.at_s:g} s of {move.ue} to {move.to_site}: "
+                                   f"{exc}")
+                log.warning("%s", self.errors[-1])
+
+    def wait(self, timeout: Optional[float] = None) -> list[MobilityEvent]:
+        """Wait for the schedule to finish; returns the executed moves."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError("the mobility schedule is still running")
+        return self.events
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+

@@ -27,3 +27,26 @@ def test_standalone_mode_refuses_a_looped_topology_and_creates_nothing():
     with pytest.raises(ValueError, match="cycle"):
         Testbed(load(TOPO_DIR / "ring6.yaml"), controller=None).start()
     assert clean(dry=True).removed == before
+
+
+def test_cloudlet_capacity_is_enforced_by_the_kernel_on_its_containers():
+    from mec.edge_manager import EdgeManager
+    from mec.images import registry_ref
+    from topologies.loader import from_dict
+
+    topo = from_dict({"name": "cap", "sites": [{"name": "s1", "cloudlets": [
+        {"name": "c1", "cpus": 0.5, "memory_mb": 256}]}], "links": []}, "<test>")
+    with Testbed(topo, controller=None) as tb:
+        engine = tb.network.engine("c1")
+        cg = Path("/sys/fs/cgroup")
+        if (cg / "cpu").is_dir():
+            assert (cg / "cpu" / engine.cgroup_parent / "cpu.cfs_quota_us").read_text().strip() \
+                == "50000"
+            assert int((cg / "memory" / engine.cgroup_parent / "memory.limit_in_bytes")
+                       .read_text()) == 256 * 2**20
+        em = EdgeManager.for_cloudlet(topo.cloudlet("c1"), engine)
+        em.pull(registry_ref("busybox", tb.network.registry_addr))
+        inst = em.deploy("cap", registry_ref("busybox", tb.network.registry_addr))
+        pid = engine.client().containers.get(inst.container).attrs["State"]["Pid"]
+        cgroups = Path(f"/proc/{pid}/cgroup").read_text()
+        assert f"/{engine.cgroup_parent}/" in cgroups  # inside the cloudlet's limits

@@ -98,3 +98,25 @@ def test_moved_ue_reaches_the_other_site_and_the_controller_sees_it(testbed):
         assert locations and locations[-1]["new"]["switch"] == "s2"
     finally:
         net.move("u1", "s1")
+
+
+def test_a_scripted_schedule_plays_on_time_and_announces_each_move(testbed):
+    from mec.events import EventLog
+    from topologies.mobility import scripted
+
+    net = testbed.network
+    log = EventLog()
+    net.events, saved = log, net.events
+    try:
+        player = net.play(scripted("u1", [(0.2, "s2"), (0.6, "s3"), (1.0, "s1")]))
+        moves = player.wait(timeout=20)
+    finally:
+        net.events = saved
+    assert not player.errors
+    assert [(m.from_site, m.to_site) for m in moves] == [("s1", "s2"), ("s2", "s3"), ("s3", "s1")]
+    for move, at in zip(moves, (0.2, 0.6, 1.0)):
+        assert 0 <= move.t_request - (player.t0 + at) < 0.25
+    attached = [e["to_site"] for e in log.events("move.attached")]
+    assert attached == ["s2", "s3", "s1"]
+    assert net.ue_site["u1"] == "s1"
+

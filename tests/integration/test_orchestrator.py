@@ -90,3 +90,18 @@ def test_killing_the_primarys_cloudlet_promotes_the_backup(testbed):
                                                      f"http://{dep.vip}:8080/"])
         assert body.strip() == "svc-c2"
         assert any(e.kind == "failover.end" for e in orch.events.events())
+
+
+def test_a_failing_reactive_migration_leaves_the_old_primary_serving(testbed):
+    with EdgeOrchestrator(testbed, events=testbed.events) as orch:
+        dep = orch.deploy(ServiceSpec("svc", "busybox"), "u1", "reactive", image_source="cached")
+        orch.edges["c2"].remove_image(dep.image_ref)  # the promised cache entry is gone
+        testbed.network.move("u1", "s2")
+        failed = orch.events.wait_for("migration.failed", timeout=30)
+        assert "not cached on c2" in failed["error"] and "c1 keeps serving" in failed["note"]
+        orch.wait_idle()
+        assert dep.replicas.roles() == {"c1": "primary"}
+        assert orch.edges["c2"].instances() == []  # nothing half-made
+        body = testbed.network.hosts["u1"].node.cmd(["curl", "-s", "-m", "3",
+                                                     f"http://{dep.vip}:8080/"])
+        assert body.strip() == "svc-c1"
