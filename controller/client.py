@@ -24,6 +24,8 @@ class NetworkManagerClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        # Benchmarks call from many threads at once: keep a connection for each.
+        self.session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=128))
 
     def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         try:
