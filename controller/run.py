@@ -65,10 +65,13 @@ def main(argv: list[str] | None = None) -> int:
                         stream=sys.stdout)
     sys.setswitchinterval(0.0005)  # hand the GIL over quickly: OpenFlow round trips matter
     from mec.config import run_dir
+    from mec.proc import PidRecord, write_record
 
     pid_file = Path(args.pid_file) if args.pid_file else run_dir() / f"ctl-{args.ofp_port}.pid"
-    pid_file.parent.mkdir(parents=True, exist_ok=True)
-    pid_file.write_text(f"{os.getpid()}\n")
+    # A record `mec clean` understands: it signals the pid only while its command line
+    # still carries this run's OpenFlow port.
+    write_record(pid_file, PidRecord(f"network-manager-{args.ofp_port}", os.getpid(),
+                                     f"--ofp-port {args.ofp_port}", "controller"))
     _install_exit(pid_file)
 
     from controller import app as appmod

@@ -334,6 +334,7 @@ class ProbeProcess:
                 "--duration", str(self.duration), "--timeout", str(self.timeout),
                 "--out", str(self.out)]
         self.proc = self.host.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._record = self._write_record()
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline().decode()
@@ -345,6 +346,16 @@ class ProbeProcess:
         self.proc.kill()
         raise RuntimeError(f"probe on {self.host.name} did not start: {err}")
 
+    def _write_record(self) -> Path:
+        """Record the probe for `mec clean` (a killed scenario would leave it sending)."""
+        from mec.config import run_dir
+        from mec.proc import PidRecord, write_record
+
+        path = run_dir() / f"probe-{self.host.name}-{self.proc.pid}.pid"
+        write_record(path, PidRecord(f"probe on {self.host.name}", self.proc.pid,
+                                     str(self.out), "probe"))
+        return path
+
     def stop(self, timeout: float = 30.0) -> list[ProbeRecord]:
         """Stop sending, let requests in flight finish, return every record."""
         from mec.probelog import read_csv
@@ -352,6 +363,7 @@ class ProbeProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=timeout)
+        self._record.unlink(missing_ok=True)
         for line in out.decode().splitlines():
             if line.startswith("DONE "):
                 self.summary = json.loads(line[5:])
@@ -364,6 +376,8 @@ class ProbeProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if getattr(self, "_record", None) is not None:
+            self._record.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------

@@ -253,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
             progress.note(f"{NAME}: {label}, {image}, {reps} moves of {ue} along "
                           f"{' '.join(sites)}; results in {rd.path}")
             rows = one_strategy(rd, set_testbed, topo, ue, dests, strategy, source, image,
-                                label, args, lambda i, row: progress.line(
+                                label, args, progress, lambda i, row: progress.line(
                                     done + i, f"{label} {row['from_site']}->{row['to_site']}",
                                     row["interruption_s"] or 0.0,
                                     first_reply=row["first_reply_s"],
@@ -272,7 +272,8 @@ def run(args: argparse.Namespace) -> int:
 
 def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, ue: str,
                  dests: Sequence[str], strategy: str, source: str, image: str, label: str,
-                 args: argparse.Namespace, on_row: Callable[[int, dict], None]) -> list[dict]:
+                 args: argparse.Namespace, progress: Any,
+                 on_row: Callable[[int, dict], None]) -> list[dict]:
     """Deploy with STRATEGY on a fresh testbed, make the moves under the probe, return rows."""
     from mec.events import EventLog
     from mec.orchestrator import EdgeOrchestrator
@@ -295,11 +296,14 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
         with ProbeProcess(host, f"http://{dep.vip}:8080/", rd.file(f"probe-{label}.csv"),
                           rate=args.rate, timeout=args.timeout) as probe:
             time.sleep(args.dwell)  # service before the first move (a run length, not a measure)
-            for site in dests:
+            for i, site in enumerate(dests, start=1):
                 old = dep.replicas.primary.instance
                 move = tb.network.move(ue, site)
                 orch.wait_for_site(ue, site, timeout=900)
                 moves.append((move, old, dep.replicas.primary.instance))
+                progress.note(f"  move {i}/{len(dests)} {move.from_site}->{site}: handled in "
+                              f"{time.monotonic() - move.t_attached:.1f} s, now served by "
+                              f"{dep.replicas.primary.instance}")
                 time.sleep(args.dwell)
             end = time.monotonic()
             records = probe.stop()

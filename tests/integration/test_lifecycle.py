@@ -50,3 +50,45 @@ def test_cloudlet_capacity_is_enforced_by_the_kernel_on_its_containers():
         pid = engine.client().containers.get(inst.container).attrs["State"]["Pid"]
         cgroups = Path(f"/proc/{pid}/cgroup").read_text()
         assert f"/{engine.cgroup_parent}/" in cgroups  # inside the cloudlet's limits
+
+
+def test_kill_9_of_a_running_topology_then_clean_then_a_new_run_works():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from mec.proc import read_record
+    from mec import config
+
+    argv = [sys.executable, "-m", "mec.cli", "net", "up", str(TOPO_DIR / "line2.yaml"),
+            "--hold", "300"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    try:
+        for line in proc.stdout:
+            if line.startswith("holding"):
+                break
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        left = clean(dry=True).removed
+        kinds = " ".join(left)
+        for what in ("controller", "docker engine", "registry", "OVS bridge"):
+            assert what in kinds, f"a killed run should leave a {what}: {left}"
+        records = [read_record(p) for p in config.RUN_DIR.glob("*.pid")]
+        live = [r for r in records if r and r.is_ours()]
+        assert live, "the killed run's processes should still be recorded"
+        report = clean()
+        assert not report.errors, report.errors
+        assert clean(dry=True).removed == []
+        assert not any(r.is_ours() for r in live)
+        tb = Testbed(load(TOPO_DIR / "line2.yaml"), controller="os-ken")
+        try:
+            tb.start()
+            assert len(tb.nm.switches()) == 2
+        finally:
+            tb.stop()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        clean()
