@@ -89,7 +89,8 @@ class EdgeOrchestrator:
     def __init__(self, testbed: Any, events: Optional[EventLog] = None,
                  policy: str = "neighbours", policy_hook: bool = True,
                  health: HealthPolicy = HealthPolicy(), sync_period_s: float = 1.0,
-                 work_dir: Optional[Path] = None, poll_s: float = 0.02):
+                 work_dir: Optional[Path] = None, poll_s: float = 0.02,
+                 compress_level: int = 1):
         if policy not in scheduler.POLICIES:
             raise ValueError(f"unknown placement policy {policy!r} (known: "
                              f"{', '.join(sorted(scheduler.POLICIES))})")
@@ -102,6 +103,8 @@ class EdgeOrchestrator:
         self.policy_hook = policy_hook
         self.health = health
         self.sync_period_s = sync_period_s
+        #: gzip level of image archives sent edge to edge (1: fastest end to end, measured)
+        self.compress_level = compress_level
         self.graph = scheduler.SiteGraph(self.topology.graph())
         self.predictor = scheduler.MarkovPredictor()
         self.edges: dict[str, EdgeManager] = {
@@ -445,6 +448,7 @@ class EdgeOrchestrator:
                 phases = {}
                 with self.events.span("migration.transfer_image", **fields) as x:
                     result = transfer_image(dep.image_ref, src, dst, self.work_dir,
+                                            compresslevel=self.compress_level,
                                             on_phase=lambda p, s: phases.__setitem__(p, s))
                     x.update(archive_bytes=result.archive_bytes, wire_bytes=result.wire_bytes,
                              export_s=result.export_s, transfer_s=result.transfer_s,
