@@ -445,11 +445,9 @@ class EdgeOrchestrator:
                 with self.events.span("migration.pull", **fields) as x:
                     x["bytes"] = dst.pull(dep.image_ref).bytes
             else:
-                phases = {}
                 with self.events.span("migration.transfer_image", **fields) as x:
                     result = transfer_image(dep.image_ref, src, dst, self.work_dir,
-                                            compresslevel=self.compress_level,
-                                            on_phase=lambda p, s: phases.__setitem__(p, s))
+                                            compresslevel=self.compress_level)
                     x.update(archive_bytes=result.archive_bytes, wire_bytes=result.wire_bytes,
                              export_s=result.export_s, transfer_s=result.transfer_s,
                              load_s=result.load_s)
