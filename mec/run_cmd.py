@@ -17,6 +17,10 @@ SCENARIOS: dict[str, tuple[str, str]] = {
                 "paper Fig. 4: container start-up, pre-cached vs pulled from the cloud"),
     "transfer": ("scenarios.transfer",
                  "paper Fig. 5: image export, transfer, load, launch between edges per link"),
+    "failover": ("scenarios.failover",
+                 "the primary's cloudlet crashes: detection, failover, interruption at the user"),
+    "sync": ("scenarios.sync",
+             "data sync of a storage-dependent service: bytes/s vs staleness per period"),
 }
 
 

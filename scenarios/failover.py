@@ -239,6 +239,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"service image (default {DEFAULT_IMAGE})")
     parser.add_argument("--replicas", type=int, default=2, metavar="N",
                         help="replicas deployed: primary, backup, secondaries (default 2)")
+    parser.add_argument("--policy", default="neighbours", metavar="NAME",
+                        help="placement policy of the orchestrator (default neighbours)")
     parser.add_argument("--ue", default=None, help="the user (default: the topology's first UE)")
     parser.add_argument("--rate", type=float, default=200.0, metavar="REQ/S",
                         help="probe requests per second (default 200)")
@@ -269,6 +271,10 @@ def run(args: argparse.Namespace) -> int:
     topo_path = args.topology or DEFAULT_TOPOLOGY
     topo = load(topo_path)
     n_cloudlets = len(topo.cloudlets)
+    from mec.scheduler import POLICIES
+
+    if args.policy not in POLICIES:
+        raise SystemExit(f"--policy {args.policy!r}: choose from {', '.join(sorted(POLICIES))}")
     if not 2 <= args.replicas <= n_cloudlets:
         raise SystemExit(f"--replicas must be 2..{n_cloudlets} (cloudlets of {topo.name})")
     ues = [u.name for u in topo.ues]
@@ -305,6 +311,7 @@ def run(args: argparse.Namespace) -> int:
 
     return _common.execute(NAME, args, [SPEC], measure, make_plots, TABLE_METRICS,
                            config={"topology_path": topo_path, "reps": reps, "ue": ue,
+                                   "policy": args.policy,
                                    "warmup_s": warmup, "after_s": after})
 
 
@@ -328,7 +335,7 @@ def one_repetition(rd: ResultDir, rep: int, topo: Any, ue: str, args: argparse.N
                      events=events) as tb:
             if set_testbed is not None:
                 set_testbed(tb)
-            with EdgeOrchestrator(tb, events=events, health=health) as orch:
+            with EdgeOrchestrator(tb, events=events, health=health, policy=args.policy) as orch:
                 dep = orch.deploy(ServiceSpec(SERVICE, args.image, replicas=args.replicas), ue,
                                   strategy="proactive")
                 killed = dep.replicas.primary.cloudlet
