@@ -29,7 +29,9 @@ Per period and repetition (``sync.csv``):
   replica answered). staleness_seq / staleness_s: the writer's latest sequence
   number / timestamp minus those the new primary serves (writes lost at the
   switch and how many seconds of writes they are); age_s: fetch time minus the
-  served timestamp.
+  served timestamp; lost_seq: writes the new primary never got, read from its
+  directory once the old primary's last round (still in progress at the switch:
+  a sync stops after its round) has landed, before the writer goes on there.
 
 Raw: ``rounds.csv`` (every sync round: primary, bytes, duration, start-to-start
 interval) and ``raw/events.jsonl``. Figure ``sync.png``: bytes/s and staleness
@@ -78,9 +80,10 @@ STAMP_FILE, STATE_FILE = "seq.txt", "state.bin"
 RAW = "raw"
 COLUMNS = ("rep", "period_s", "from_site", "to_site", "old_primary", "new_primary", "served_by",
            "secondaries", "rounds", "window_s", "bytes", "bytes_per_s", "round_s",
-           "latest_seq", "served_seq", "staleness_seq", "staleness_s", "age_s", "switch_s",
+           "latest_seq", "served_seq", "staleness_seq", "staleness_s", "age_s", "lost_seq", "switch_s",
            "t_move")
-METRICS = ("bytes_per_s", "round_s", "staleness_s", "staleness_seq", "age_s", "switch_s")
+METRICS = ("bytes_per_s", "round_s", "staleness_s", "staleness_seq", "age_s", "lost_seq",
+           "switch_s")
 SPEC = SummarySpec(NAME, group_by=("period_s",), metrics=METRICS)
 ROUND_COLUMNS = ("period_s", "rep", "round", "primary", "t", "seconds", "bytes", "ok",
                  "interval_s")
@@ -89,7 +92,8 @@ ROUNDS_SPEC = SummarySpec("rounds", group_by=("period_s",),
 SPECS = (SPEC, ROUNDS_SPEC)  # what `mec report` summarises to redraw the figure
 TABLE_METRICS = {
     NAME: (("bytes_per_s", "kB/s", 1e-3), "round_s", "staleness_s",
-           ("staleness_seq", "stale seq", 1.0), "age_s", "switch_s"),
+           ("staleness_seq", "stale seq", 1.0), "age_s", ("lost_seq", "lost seq", 1.0),
+           "switch_s"),
     "rounds": (("bytes", "kB/round", 1e-3), ("seconds", "round s", 1.0),
                ("interval_s", "interval s", 1.0)),
 }
@@ -222,7 +226,7 @@ class StateWriter:
             directory.mkdir(parents=True, exist_ok=True)
             seq = (self.latest.seq + 1) if self.latest else 1
             _replace(directory / STATE_FILE, os.urandom(self.state_bytes))
-            stamp = Stamp(seq, time.monotonic())
+            stamp = Stamp(seq, round(time.monotonic(), 6))  # as precise as the file
             _replace(directory / STAMP_FILE, stamp.text().encode())
             self.latest = stamp
             self.writes += 1
@@ -467,6 +471,22 @@ def _wait_round(events: Any, primary: str, after_seq: int, timeout: float) -> Ma
         time.sleep(0.02)
 
 
+def _wait_sync_start(events: Any, primary: str, after_seq: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(e.seq > after_seq and e.get("primary") == primary
+                  for e in events.events("sync_start")):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the sync from {primary} did not start within {timeout:g} s")
+        time.sleep(0.01)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
 def one_period(tb: Any, events: Any, period: float, reps: int, done: int, ue: str,
                replicas: int, state_bytes: int, args: argparse.Namespace, rng: random.Random,
                table: Any, rounds_table: Any, progress: Any) -> int:
@@ -521,6 +541,11 @@ def one_period(tb: Any, events: Any, period: float, reps: int, done: int, ue: st
                 body = node.cmd(["curl", "-s", "-m", "3", f"{url}/data/{STAMP_FILE}"])
                 served_by = node.cmd(["curl", "-s", "-m", "3", f"{url}/"]).strip()
                 new = seen["event"].get("new")
+                # The old primary's round in progress still completes (the Service Manager
+                # stops a sync after its round): once the sync from the new primary has
+                # started, what the new primary holds is final; the rest was lost.
+                _wait_sync_start(events, new, seen["event"].seq, timeout=2 * period + 60)
+                kept = parse_stamp(_read(data_dir(SERVICE, new) / STAMP_FILE))
                 writer.resume(new)
                 latest, served = seen["latest"], parse_stamp(body)
                 stale = staleness(latest, served) if latest and served else (None, None)
@@ -530,6 +555,7 @@ def one_period(tb: Any, events: Any, period: float, reps: int, done: int, ue: st
                        "latest_seq": latest.seq if latest else None,
                        "served_seq": served.seq if served else None,
                        "staleness_seq": stale[0], "staleness_s": stale[1],
+                       "lost_seq": latest.seq - kept.seq if latest and kept else None,
                        "age_s": t_fetch - served.t if served else None,
                        "switch_s": float(seen["event"].t) - t_move, "t_move": t_move}
                 if served is None:
