@@ -19,6 +19,10 @@ SCENARIOS: dict[str, tuple[str, str]] = {
                  "paper Fig. 5: image export, transfer, load, launch between edges per link"),
     "handover": ("scenarios.handover",
                  "a moving user under proactive replication vs reactive migration"),
+    "failover": ("scenarios.failover",
+                 "the primary's cloudlet crashes: detection, failover, interruption at the user"),
+    "sync": ("scenarios.sync",
+             "data sync of a storage-dependent service: bytes/s vs staleness per period"),
 }
 
 

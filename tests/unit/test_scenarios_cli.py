@@ -28,7 +28,7 @@ def _other_interpreters():
 
 
 @pytest.mark.parametrize("interpreter", _other_interpreters())
-@pytest.mark.parametrize("script", ["startup", "transfer"])
+@pytest.mark.parametrize("script", ["startup", "transfer", "failover", "sync"])
 def test_script_help_runs_from_another_interpreter(interpreter, script):
     if not VENV_PYTHON.exists():
         pytest.skip(f"{VENV_PYTHON} missing (run `make setup`)")
