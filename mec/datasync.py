@@ -247,6 +247,7 @@ class DataSync:
         self.timeout_s = timeout_s
         self.rounds: list[SyncRound] = []
         self._daemons: dict[str, RsyncDaemon] = {}
+        self._pushing: set[subprocess.Popen] = set()  # rsync clients under way
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one round at a time
@@ -276,8 +277,15 @@ class DataSync:
         return self
 
     def stop(self) -> None:
-        """Stop the thread (after its current round) and every rsync daemon."""
+        """Stop the thread and every rsync daemon; a push under way is aborted.
+
+        Aborting matters after a promotion: a late push from the old primary must
+        not overwrite what the new primary has written since.
+        """
         self._stop.set()
+        for proc in list(self._pushing):
+            if proc.poll() is None:
+                proc.terminate()
         if self._thread is not None:
             self._thread.join(timeout=self.timeout_s + 5)
             self._thread = None
@@ -328,27 +336,38 @@ class DataSync:
         daemon = self._daemons.get(sec.cloudlet)
         if daemon is None:
             return SyncTarget(sec.cloudlet, False, 0.0, error="no rsync daemon (not started)")
+        if self._stop.is_set() and self._thread is not None:
+            return SyncTarget(sec.cloudlet, False, 0.0, error="stopped")
         t0 = time.perf_counter()
+        proc = subprocess.Popen(self._rsync_argv(daemon), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        self._pushing.add(proc)
         try:
-            proc = subprocess.run(self._rsync_argv(daemon), capture_output=True, text=True,
-                                  timeout=self.timeout_s)
+            stdout, stderr = proc.communicate(timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
             return SyncTarget(sec.cloudlet, False, time.perf_counter() - t0,
                               error=f"timed out after {self.timeout_s:g} s")
+        finally:
+            self._pushing.discard(proc)
         seconds = time.perf_counter() - t0
         if proc.returncode != 0:
             return SyncTarget(sec.cloudlet, False, seconds,
-                              error=f"rsync exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
-        return SyncTarget(sec.cloudlet, True, seconds, parse_rsync_stats(proc.stdout))
+                              error=f"rsync exited {proc.returncode}: {stderr.strip()[-300:]}")
+        return SyncTarget(sec.cloudlet, True, seconds, parse_rsync_stats(stdout))
 
     def sync_now(self) -> SyncRound:
-        """Run one round (every secondary in turn), record it, emit it, return it."""
+        """Run one round (every secondary at once), record it, emit it, return it."""
+        from concurrent.futures import ThreadPoolExecutor
+
         if not self._daemons:
             self.start_daemons()
         with self._lock:
             started = time.time()
             t0 = time.perf_counter()
-            targets = [self._push(sec) for sec in self.secondaries]
+            with ThreadPoolExecutor(max_workers=max(1, len(self.secondaries))) as pool:
+                targets = list(pool.map(self._push, self.secondaries))
             rnd = SyncRound(len(self.rounds), self.primary.cloudlet, started, time.time(),
                             time.perf_counter() - t0, targets)
             self.rounds.append(rnd)

@@ -113,8 +113,10 @@ class EdgeOrchestrator:
         self.deployments: dict[str, Deployment] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="mec-orch-", dir=work_dir)
         self.work_dir = Path(self._tmp.name)
-        self._jobs: queue.Queue = queue.Queue()  # location events, relocations
-        self._urgent: queue.Queue = queue.Queue()  # failures: never wait behind a relocation
+        # Three workers, so that nothing urgent waits behind an image pull:
+        self._jobs: queue.Queue = queue.Queue()  # location events (promotion, migration)
+        self._urgent: queue.Queue = queue.Queue()  # failures
+        self._background: queue.Queue = queue.Queue()  # relocation of secondaries
         self._stop = threading.Event()
         self._mono_minus_wall = time.monotonic() - time.time()
         self._nm_seq = max([e["seq"] for e in self.nm.events()] or [0])
@@ -122,6 +124,8 @@ class EdgeOrchestrator:
         self._threads = [
             threading.Thread(target=self._work, args=(self._jobs,), name="orch-worker", daemon=True),
             threading.Thread(target=self._work, args=(self._urgent,), name="orch-failover",
+                             daemon=True),
+            threading.Thread(target=self._work, args=(self._background,), name="orch-relocate",
                              daemon=True),
             threading.Thread(target=self._watch, name="orch-watch", daemon=True)]
         for t in self._threads:
@@ -304,7 +308,8 @@ class EdgeOrchestrator:
         """Wait until every queued event was handled (polls once more first)."""
         time.sleep(self._poll_s * 3)  # let the watcher fetch what is pending
         deadline = time.monotonic() + timeout
-        while self._jobs.unfinished_tasks or self._urgent.unfinished_tasks:
+        while (self._jobs.unfinished_tasks or self._urgent.unfinished_tasks
+               or self._background.unfinished_tasks):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"orchestrator still busy after {timeout:g} s")
             time.sleep(0.02)
@@ -343,7 +348,7 @@ class EdgeOrchestrator:
     def _proactive_handover(self, dep: Deployment, site: str, nm_event: dict) -> None:
         with dep.lock:
             self._promote_for(dep, site, nm_event)
-        self._relocate(dep.name, site)
+        self._background.put(("relocate", dep.name, site))
 
     def _promote_for(self, dep: Deployment, site: str, nm_event: dict) -> None:
         current = dep.replicas.primary
@@ -378,6 +383,7 @@ class EdgeOrchestrator:
         dep = self.deployments.get(service)
         if dep is None:
             return
+        site = dep.site  # the user may have moved on since this relocation was queued
         with self.events.span("proactive.relocate", service=dep.name, site=site) as extra:
             with dep.lock:
                 exclude = self._down(dep)
@@ -493,7 +499,7 @@ class EdgeOrchestrator:
                 if dep.strategy == "proactive":
                     if self.policy_hook:
                         self.nm.set_policy(service, self._policy_map(dep))
-                    self._jobs.put(("relocate", service, dep.site))
+                    self._background.put(("relocate", service, dep.site))
                 return
             candidates = [r.cloudlet for r in dep.replicas.all()
                           if r.cloudlet != cloudlet and r.healthy]
@@ -515,7 +521,7 @@ class EdgeOrchestrator:
             if dep.data:
                 dep.manager.start_sync(lambda: self._make_sync(dep))
             if dep.strategy == "proactive":
-                self._jobs.put(("relocate", service, dep.site))
+                self._background.put(("relocate", service, dep.site))
 
     # ================================================================== lifecycle
     def undeploy(self, service: str) -> None:
@@ -533,8 +539,8 @@ class EdgeOrchestrator:
 
     def stop(self) -> None:
         self._stop.set()
-        self._jobs.put(None)
-        self._urgent.put(None)
+        for jobs in (self._jobs, self._urgent, self._background):
+            jobs.put(None)
         for t in self._threads:
             t.join(timeout=10)
         for name in list(self.deployments):
