@@ -46,7 +46,7 @@ def _probe_in_netns(tag: str, steps: Callable[[str], Optional[str]]) -> bool:
     try:
         error = steps(ns)
         if error:
-            LOG.info("probe %s failed: %s", tag, error)
+            LOG.debug("probe %s failed: %s", tag, error)
         return error is None
     finally:
         _run(["ip", "netns", "del", ns])
