@@ -370,6 +370,10 @@ class DataSync:
                 targets = list(pool.map(self._push, self.secondaries))
             rnd = SyncRound(len(self.rounds), self.primary.cloudlet, started, time.time(),
                             time.perf_counter() - t0, targets)
+            if self._stop.is_set() and not rnd.ok:
+                # stop() cut this round short (e.g. a promotion): partial, not a round
+                self._emit("sync_aborted", service=self.service, round=rnd.index)
+                return rnd
             self.rounds.append(rnd)
         log.info("data sync %s round %d: %d bytes in %.3f s%s", self.service, rnd.index,
                  rnd.bytes, rnd.seconds, "" if rnd.ok else " (FAILED)")
