@@ -179,8 +179,20 @@ def clean_ue_containers(report: CleanReport, dry: bool) -> None:
         report.add(f"Containernet UE container {name}")
 
 
-STEPS = (clean_recorded_processes, clean_ue_containers, clean_engines, clean_mininet_shells, clean_netns,
-         clean_bridges, clean_links, clean_build_containers)
+def clean_run_files(report: CleanReport, dry: bool) -> None:
+    """Logs, configurations and saved controller state of finished runs under RUN_DIR."""
+    if not config.RUN_DIR.is_dir():
+        return
+    files = [p for p in config.RUN_DIR.iterdir() if p.is_file() and p.suffix != ".pid"]
+    if files:
+        if not dry:
+            for path in files:
+                path.unlink(missing_ok=True)
+        report.add(f"{len(files)} log, configuration and state files in {config.RUN_DIR}")
+
+
+STEPS = (clean_recorded_processes, clean_ue_containers, clean_engines, clean_mininet_shells,
+         clean_netns, clean_bridges, clean_links, clean_build_containers, clean_run_files)
 
 
 def clean(dry: bool = False) -> CleanReport:
