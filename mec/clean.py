@@ -179,6 +179,17 @@ def clean_ue_containers(report: CleanReport, dry: bool) -> None:
         report.add(f"Containernet UE container {name}")
 
 
+def clean_data_volumes(report: CleanReport, dry: bool) -> None:
+    """Data volumes of storage-dependent services (mec.datasync.data_dir) of this prefix."""
+    import shutil
+
+    root = config.STATE_DIR / "data" / config.PREFIX
+    if root.is_dir() and any(root.iterdir()):
+        if not dry:
+            shutil.rmtree(root, ignore_errors=True)
+        report.add(f"service data volumes in {root}")
+
+
 def clean_run_files(report: CleanReport, dry: bool) -> None:
     """Logs, configurations and saved controller state of finished runs under RUN_DIR."""
     if not config.RUN_DIR.is_dir():
@@ -192,7 +203,8 @@ def clean_run_files(report: CleanReport, dry: bool) -> None:
 
 
 STEPS = (clean_recorded_processes, clean_ue_containers, clean_engines, clean_mininet_shells,
-         clean_netns, clean_bridges, clean_links, clean_build_containers, clean_run_files)
+         clean_netns, clean_bridges, clean_links, clean_build_containers, clean_data_volumes,
+         clean_run_files)
 
 
 def clean(dry: bool = False) -> CleanReport:

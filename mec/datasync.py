@@ -43,9 +43,14 @@ def data_volume(host_dir: Path | str) -> tuple[dict, dict]:
     return {str(host_dir): {"bind": DATA_MOUNT, "mode": "rw"}}, {"MEC_DATA": DATA_MOUNT}
 
 
+def service_data_dir(service: str) -> Path:
+    """The host directory holding SERVICE's data volumes, one folder per cloudlet."""
+    return config.STATE_DIR / "data" / config.PREFIX / service
+
+
 def data_dir(service: str, cloudlet: str) -> Path:
     """The conventional host directory of SERVICE's data volume on CLOUDLET."""
-    return config.STATE_DIR / "data" / config.PREFIX / service / cloudlet
+    return service_data_dir(service) / cloudlet
 
 
 @dataclass(frozen=True)

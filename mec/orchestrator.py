@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -43,7 +44,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from mec import config, scheduler
-from mec.datasync import DataSync, Replica as SyncReplica, data_dir, data_volume
+from mec.datasync import (DataSync, Replica as SyncReplica, data_dir, data_volume,
+                          service_data_dir)
 from mec.edge_manager import EdgeManager, transfer_image
 from mec.events import EventLog
 from mec.images import registry_ref
@@ -111,6 +113,7 @@ class EdgeOrchestrator:
             c.name: EdgeManager.for_cloudlet(c, self.net.engine(c.name))
             for c in self.topology.cloudlets}
         self.deployments: dict[str, Deployment] = {}
+        self._vips = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="mec-orch-", dir=work_dir)
         self.work_dir = Path(self._tmp.name)
         # Three workers, so that nothing urgent waits behind an image pull:
@@ -173,7 +176,8 @@ class EdgeOrchestrator:
         self.topology.ue(ue)
         site = self.net.ue_site[ue]
         ref = registry_ref(spec.image, self.net.registry_addr)
-        vip = self.topology.vip(len(self.deployments) + 1)
+        self._vips += 1  # never reuse a virtual IP, even after an undeploy
+        vip = self.topology.vip(self._vips)
         replicas = ReplicaSet(spec.name)
         manager = ServiceManager(
             spec.name, config.SERVICE_PORT, replicas, address_of=lambda c: self.edges[c].ip,
@@ -204,6 +208,8 @@ class EdgeOrchestrator:
             except BaseException:
                 for cloudlet in created:
                     self.edges[cloudlet].remove(self._instance(dep, cloudlet))
+                if spec.name in {s["name"] for s in self.nm.services()}:
+                    self.nm.remove_service(spec.name)
                 raise
         self.deployments[spec.name] = dep
         if data:
@@ -536,6 +542,8 @@ class EdgeOrchestrator:
             self.nm.remove_service(service)
         except Exception as exc:  # noqa: BLE001 - the controller may be gone already
             log.debug("remove service %s: %s", service, exc)
+        if dep.data:
+            shutil.rmtree(service_data_dir(service), ignore_errors=True)
 
     def stop(self) -> None:
         self._stop.set()
