@@ -17,6 +17,8 @@ BENCHES: dict[str, tuple[str, str, str]] = {
               "fidelity of shaped links (rate, RTT, loss) and image pull"),
     "reroute": ("controller.bench", "main",
                 "re-steer latency and rate of the Network Manager, location events"),
+    "probe": ("mec.bench_probe", "run",
+              "the user probe's highest sustained request rate (loopback, no root)"),
 }
 
 

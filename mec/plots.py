@@ -56,6 +56,21 @@ def _save(fig, path: Path | str) -> Path:
     return path
 
 
+def _style_bars(ax, xs, categories: Sequence[str], ylabel: str, xlabel: str, title: str,
+                headroom: float) -> None:
+    """Axes of a bar chart: category ticks, labels, room above the tallest bar, y grid."""
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(categories)
+    ax.set_ylabel(ylabel)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * headroom)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+
+
 def grouped_bars(categories: Sequence[str], series: Sequence[str],
                  stats: Mapping[tuple[str, str], Stats], path: Path | str,
                  ylabel: str, title: str = "", series_labels: Optional[Mapping[str, str]] = None,
@@ -88,16 +103,7 @@ def grouped_bars(categories: Sequence[str], series: Sequence[str],
             ax.annotate(_label(m), (bar.get_x() + bar.get_width() / 2, m + h),
                         xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
                         fontsize=8)
-    ax.set_xticks(range(len(categories)))
-    ax.set_xticklabels(categories)
-    ax.set_ylabel(ylabel)
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    if title:
-        ax.set_title(title, fontsize=10)
-    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.08)
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
+    _style_bars(ax, range(len(categories)), categories, ylabel, xlabel, title, headroom=1.08)
     ax.legend(frameon=False)
     return _save(fig, path)
 
@@ -134,16 +140,7 @@ def stacked_bars(categories: Sequence[str], phases: Sequence[str],
             ax.annotate(f"{_label(m)} s", (x, stacked), xytext=(0, 3),
                         textcoords="offset points", ha="center", va="bottom", fontsize=8,
                         fontweight="bold")
-    ax.set_xticks(xs)
-    ax.set_xticklabels(categories)
-    ax.set_ylabel(ylabel)
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    if title:
-        ax.set_title(title, fontsize=10)
-    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.1)
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
+    _style_bars(ax, xs, categories, ylabel, xlabel, title, headroom=1.1)
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles[::-1], labels[::-1], frameon=False, loc="upper left",
               bbox_to_anchor=(1.0, 1.0))

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional
 
@@ -29,21 +28,12 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
 ]
 
-from mec import config  # noqa: E402
+from mec import config
+from topologies.model import LinkParams  # noqa: E402 (after the root check)
 
 P = config.PREFIX
 SWITCHES = (f"{P}s1", f"{P}s2")
 
-
-@dataclass
-class Params:
-    """Stand-in for topologies.model.LinkParams (same attributes)."""
-
-    bw_mbps: Optional[float] = None
-    delay_ms: float = 0
-    jitter_ms: float = 0
-    loss_pct: float = 0
-    queue_pkts: Optional[int] = None
 
 
 def _del_bridges() -> None:
@@ -109,7 +99,7 @@ def test_mec_profile_rtt_and_throughput():
     """(a) 50 ms round trip added, (b) 25 Mbit/s TCP, on the paper's `mec` link."""
     if not shutil.which("iperf3"):
         pytest.skip("iperf3 missing")
-    with two_hosts_over(Params(bw_mbps=25, delay_ms=50)) as (net, h1, h2, link):
+    with two_hosts_over(LinkParams(bw_mbps=25, delay_ms=50)) as (net, h1, h2, link):
         assert link.mechanism in ("netem", "nfqueue")
         rtts, sent = ping(h1, h2.IP(), count=20, interval=0.05)
         assert len(rtts) == sent == 20
@@ -126,7 +116,7 @@ def test_mec_profile_rtt_and_throughput():
 
 def test_loss_is_applied_in_each_direction():
     """(c) 10 % per direction: a ping round trip is lost with 1-(0.9)^2 = 19 %."""
-    with two_hosts_over(Params(loss_pct=10), seed=5) as (net, h1, h2, link):
+    with two_hosts_over(LinkParams(loss_pct=10), seed=5) as (net, h1, h2, link):
         rtts, sent = ping(h1, h2.IP(), count=500, interval=0.005)
         lost = 1 - len(rtts) / sent
         assert sent == 500
@@ -160,7 +150,7 @@ SENDER = textwrap.dedent("""
 
 def test_jitter_spreads_rtt_without_reordering():
     """(d) jitter 10 ms on a 40 ms link: RTTs spread, a 1 ms-spaced stream stays in order."""
-    with two_hosts_over(Params(delay_ms=40, jitter_ms=10), seed=3) as (net, h1, h2, link):
+    with two_hosts_over(LinkParams(delay_ms=40, jitter_ms=10), seed=3) as (net, h1, h2, link):
         rtts, _ = ping(h1, h2.IP(), count=40, interval=0.05)
         assert len(rtts) == 40
         q1, med, q3 = statistics.quantiles(rtts, n=4)
@@ -183,7 +173,7 @@ def test_clean_up_leaves_nothing():
     """(e) after net.stop(): no hop interface, process, record or bridge left."""
     from topologies.link import records_dir
 
-    with two_hosts_over(Params(delay_ms=10)) as (net, h1, h2, link):
+    with two_hosts_over(LinkParams(delay_ms=10)) as (net, h1, h2, link):
         pids, hop_pid, hop = link.pids, link.hop.pid, link.hop.name
         assert len(pids) == 2 and all(Path(f"/proc/{p}").exists() for p in pids)
         assert (records_dir() / f"{hop}.json").exists()
@@ -200,21 +190,13 @@ def test_clean_up_leaves_nothing():
 
 KILLED_RUN = textwrap.dedent("""
     import sys
-    from dataclasses import dataclass
     from mininet.net import Mininet
     from topologies.link import add_shaped_link
-
-    @dataclass
-    class Params:
-        bw_mbps: object = None
-        delay_ms: float = 20
-        jitter_ms: float = 0
-        loss_pct: float = 0
-        queue_pkts: object = None
+    from topologies.model import LinkParams
 
     net = Mininet(controller=None, build=False)
     a, b = net.addHost(sys.argv[1] + "ka"), net.addHost(sys.argv[1] + "kb")
-    link = add_shaped_link(net, a, b, Params(), name=sys.argv[1] + "kl")
+    link = add_shaped_link(net, a, b, LinkParams(delay_ms=20), name=sys.argv[1] + "kl")
     print(" ".join(map(str, link.pids + [link.hop.pid, a.pid, b.pid])), flush=True)
     sys.stdin.read()  # wait to be killed
 """)
@@ -262,7 +244,7 @@ def test_host_switch_link_added_after_start():
                            failMode="standalone", dpid="00000000000fd001")
         net.addLink(h2, s1)
         net.start()
-        link = add_shaped_link(net, h1, s1, Params(bw_mbps=50, delay_ms=20), name=f"{P}tl2")
+        link = add_shaped_link(net, h1, s1, LinkParams(bw_mbps=50, delay_ms=20), name=f"{P}tl2")
         assert link.intf_a.node is h1 and link.intf_b.node is s1
         h1.setIP("10.0.0.1/8", intf=link.intf_a)
         ports = subprocess.run(["ovs-vsctl", "list-ports", SWITCHES[0]], capture_output=True,

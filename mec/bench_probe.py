@@ -7,12 +7,13 @@ for ``--duration`` seconds at each rate and prints one line per rate. A rate is
 *sustained* when every request succeeded, the achieved send rate is within 1%
 of the target and the 99th percentile of send lateness is below 5 ms::
 
-    PYTHONPATH=. python -m scenarios.bench_probe --rates 200 1000 2000 3000 4000
+    mec bench probe --rates 200 1000 2000 3000 4000 [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from typing import Sequence
@@ -52,33 +53,50 @@ srv.serve_forever()
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--rates", type=float, nargs="+", default=[200, 500, 1000, 2000, 3000, 4000])
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--port", type=int, default=18099)
     ap.add_argument("--server", choices=sorted(SERVERS), default="asyncio")
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     srv = subprocess.Popen([sys.executable, "-c", SERVERS[args.server], str(args.port)],
                            stdout=subprocess.PIPE, text=True)
+    rows = []
     try:
         if srv.stdout.readline().strip() != "up":
             raise SystemExit("server did not start")
-        best = 0.0
         for rate in args.rates:
             res = Probe(f"http://127.0.0.1:{args.port}/", rate=rate, duration=args.duration,
                         timeout=1.0).run_sync()
             s = res.summary()
             ok = (s["failed"] == 0 and res.achieved_rate >= 0.99 * rate and res.lag_p99_ms < 5.0)
-            best = max(best, rate) if ok else best
-            print(f"rate={rate:7.0f} achieved={res.achieved_rate:8.1f} ok={s['ok']} failed={s['failed']} "
-                  f"lag_p50={res.lag_p50_ms:.2f}ms lag_p99={res.lag_p99_ms:.2f}ms lag_max={res.lag_max_ms:.2f}ms "
-                  f"{'SUSTAINED' if ok else 'not sustained'}", flush=True)
-        print(f"max sustained rate ({args.server} server): {best:.0f} req/s")
+            rows.append({"rate": rate, "achieved": round(res.achieved_rate, 1), "ok": s["ok"],
+                         "failed": s["failed"], "lag_p50_ms": round(res.lag_p50_ms, 2),
+                         "lag_p99_ms": round(res.lag_p99_ms, 2),
+                         "lag_max_ms": round(res.lag_max_ms, 2), "sustained": ok})
+            if not getattr(args, "json", False):
+                r = rows[-1]
+                print(f"rate={rate:7.0f} achieved={r['achieved']:8.1f} ok={r['ok']} "
+                      f"failed={r['failed']} lag_p50={r['lag_p50_ms']:.2f}ms "
+                      f"lag_p99={r['lag_p99_ms']:.2f}ms lag_max={r['lag_max_ms']:.2f}ms "
+                      f"{'SUSTAINED' if ok else 'not sustained'}", flush=True)
     finally:
         srv.terminate()
         srv.wait(timeout=5)
+    best = max([r["rate"] for r in rows if r["sustained"]] or [0])
+    if getattr(args, "json", False):
+        print(json.dumps({"server": args.server, "rates": rows, "max_sustained": best}, indent=1))
+    else:
+        print(f"max sustained rate ({args.server} server): {best:.0f} req/s")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":
