@@ -248,17 +248,16 @@ class NetworkManager(compat.BaseApp):
 
     @staticmethod
     def _pin_actions(parser: Any, pin: PinSpec) -> list[Any]:
-        """reg0 := output port, then learn a flow pinning this TCP connection to the replica."""
+        """reg0 := port towards the replica, then learn the UE->VIP flow of this SYN-ACK's
+        connection: rewrite to the replica and output on reg0."""
         m, ld = parser.NXFlowSpecMatch, parser.NXFlowSpecLoad
-        same = [("eth_type_nxm", None, 16), ("ip_proto_nxm", None, 8),
-                ("ipv4_src_nxm", 0, 32), ("ipv4_dst_nxm", 0, 32),
-                ("tcp_src_nxm", 0, 16), ("tcp_dst_nxm", 0, 16)]
-        specs = []
-        for name, ofs, bits in same:
-            src: Any = (name, ofs) if ofs is not None else (
-                plan.ETH_IP if name == "eth_type_nxm" else plan.IPPROTO_TCP)
-            specs.append(m(src=src, dst=(name, 0), n_bits=bits))
-        specs += [
+        specs = [
+            m(src=plan.ETH_IP, dst=("eth_type_nxm", 0), n_bits=16),
+            m(src=plan.IPPROTO_TCP, dst=("ip_proto_nxm", 0), n_bits=8),
+            m(src=("ipv4_dst_nxm", 0), dst=("ipv4_src_nxm", 0), n_bits=32),  # the UE
+            m(src=int(ipaddress.IPv4Address(pin.vip)), dst=("ipv4_dst_nxm", 0), n_bits=32),
+            m(src=("tcp_dst_nxm", 0), dst=("tcp_src_nxm", 0), n_bits=16),  # the UE's port
+            m(src=pin.svc_port, dst=("tcp_dst_nxm", 0), n_bits=16),
             ld(src=int(pin.replica_mac.replace(":", ""), 16), dst=("eth_dst_nxm", 0), n_bits=48),
             ld(src=int(ipaddress.IPv4Address(pin.replica_ip)), dst=("ipv4_dst_nxm", 0),
                n_bits=32),
@@ -578,13 +577,13 @@ class NetworkManager(compat.BaseApp):
                 key = (service, u.name)
                 pending = self._drains.get(key)
                 dp = self.datapaths.get(u.dpid)
-                syn = (plan.steer_syn_flow(st, u, svc, rep.name)
+                syn = (plan.steer_syn_flows(st, u, svc, rep.name)
                        if drain_s > 0 and old_known else None)
                 if syn is not None:
-                    # drain: new return rewrite, then connection openings to the new
-                    # replica (pinned per connection); the base rewrite keeps the
+                    # drain: new return rewrite and SYN-ACK pin rule, then connection
+                    # openings to the new replica; the base rewrite keeps the
                     # established connections on the old one until the timer
-                    work[u.dpid].extend([new_ret, ORDER, syn])
+                    work[u.dpid].extend([new_ret, syn[1], ORDER, syn[0]])
                     self._drain_seq += 1
                     if pending is None:
                         pending = Drain(service, u.name, u.dpid, {old}, self._drain_seq)

@@ -9,7 +9,7 @@ Table layout (OpenFlow 1.3):
 * table 1 (steering + forwarding): at a UE's access point, steering rewrites
   (VIP -> replica on the way out, replica -> VIP on the way back); on every
   switch, forwarding by eth_dst along shortest paths; table-miss drops.
-  While a re-steer drains (see :func:`steer_syn_flow`), the AP also holds a
+  While a re-steer drains (see :func:`steer_syn_flows`), the AP also holds a
   SYN rule (new connections -> new replica) and the per-connection pins it
   learns; the base forward rewrite keeps serving established connections.
 
@@ -46,6 +46,8 @@ TCP_SYN = 0x002
 TCP_ACK = 0x010
 #: A connection opening: SYN set, ACK clear (OpenFlow 1.3 ONF experimenter OXM tcp_flags).
 SYN_ONLY = (TCP_SYN, TCP_SYN | TCP_ACK)
+#: A replica accepting a connection: SYN and ACK set.
+SYN_ACK = (TCP_SYN | TCP_ACK, TCP_SYN | TCP_ACK)
 #: Safety net: a learned pin the controller never removed (it died) expires by itself.
 PIN_IDLE_S = 10
 
@@ -69,15 +71,19 @@ class FlowSpec:
 
 @dataclass(frozen=True)
 class PinSpec:
-    """A learn action: pin the packet's TCP connection (UE ip:port -> VIP:port) to a replica.
+    """A learn action on a replica's SYN-ACK: pin that TCP connection to the replica.
 
-    The learned flow (table ``table``, ``priority``, ``cookie``) rewrites to the
-    replica's MAC/IP and outputs on ``port`` (the app passes it through reg0).
+    The learned flow (table ``table``, ``priority``, ``cookie``) matches the
+    UE's packets of the connection (UE ip:port -> ``vip``:``svc_port``),
+    rewrites them to the replica's MAC/IP and outputs on ``port`` (the app
+    passes it through reg0).
     """
 
     table: int
     priority: int
     cookie: int
+    vip: str
+    svc_port: int
     replica_mac: str
     replica_ip: str
     port: int
@@ -148,27 +154,37 @@ def steer_flows(st: NetworkState, ue: Host, svc: Service,
     return fwd, ret
 
 
-def steer_syn_flow(st: NetworkState, ue: Host, svc: Service,
-                   replica_name: str) -> FlowSpec | None:
-    """The drain rule at the UE's AP: connection openings go to ``replica_name``.
+def steer_syn_flows(st: NetworkState, ue: Host, svc: Service,
+                    replica_name: str) -> tuple[FlowSpec, FlowSpec] | None:
+    """The drain rules at the UE's AP: (SYN rule, SYN-ACK pin rule), or None.
 
-    Matches the forward steering match plus ``tcp_flags`` SYN-without-ACK at a
-    priority above the base forward rewrite; it pins the connection (learned
-    flow, kind STEER_PIN) so its later packets follow the SYN, then rewrites
-    and outputs like a forward rewrite. Established connections keep hitting
-    the base rule (the old replica) until the drain ends.
+    The SYN rule is the forward steering match plus ``tcp_flags`` SYN without
+    ACK, above the base forward rewrite: connection openings go to
+    ``replica_name``. The replica's SYN-ACK (return match plus SYN+ACK) learns
+    a pin (kind STEER_PIN) so the rest of that connection follows its SYN;
+    learning from the new replica's answer (not from the UE's SYN) means a pin
+    only ever names a connection that replica accepted, even when OVS
+    re-translates old datapath flows. Established connections keep hitting the
+    base rewrite (the old replica) until the drain ends.
     """
     replica = st.host(replica_name)
     port = st.out_port(ue.dpid, replica)
     if port is None:
         return None
-    pin = PinSpec(T_FWD, P_STEER_PIN, steer_cookie(st, FlowKind.STEER_PIN, ue, svc, replica),
-                  replica.mac, replica.ip, port)
-    return FlowSpec(
+    syn = FlowSpec(
         ue.dpid, T_FWD, P_STEER_SYN, {**steer_match_fwd(ue, svc), "tcp_flags": SYN_ONLY},
-        [("pin", pin), ("set_field", "eth_dst", replica.mac),
-         ("set_field", "ipv4_dst", replica.ip), ("output", port)],
+        [("set_field", "eth_dst", replica.mac), ("set_field", "ipv4_dst", replica.ip),
+         ("output", port)],
         cookie=steer_cookie(st, FlowKind.STEER_SYN, ue, svc, replica))
+    pin = PinSpec(T_FWD, P_STEER_PIN, steer_cookie(st, FlowKind.STEER_PIN, ue, svc, replica),
+                  svc.vip, svc.port, replica.mac, replica.ip, port)
+    synack = FlowSpec(
+        ue.dpid, T_FWD, P_STEER_SYN,
+        {**steer_match_ret(ue, svc, replica), "tcp_flags": SYN_ACK},
+        [("pin", pin), ("set_field", "eth_src", svc.vmac), ("set_field", "ipv4_src", svc.vip),
+         ("output", ue.port)],
+        cookie=steer_cookie(st, FlowKind.STEER_SYN, ue, svc, replica))
+    return syn, synack
 
 
 def host_flows_at_ap(st: NetworkState, host: Host) -> list[FlowSpec]:
