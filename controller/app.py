@@ -5,12 +5,19 @@ itself (so nothing is flooded and looped topologies are safe), steers each
 UE's traffic for a service VIP to a replica with rewrites at the UE's access
 point, tracks UE locations (an unknown source at a host port = location
 event), re-steers make-before-break with Barrier timing, and re-installs its
-state on every switch (re)connect. The REST API (controller.rest) calls the
+state on every switch (re)connect.
+
+A re-steer of a UE that stays at its AP drains (``drain_s`` > 0): new
+connections (SYN) go to the new replica at once and are pinned there, while
+established ones keep the old replica until a timer moves the base rewrite
+and removes the SYN rule, the pins and the old return rewrite. Drains live in
+memory only; the state (and so every re-install) always holds the final flows. The REST API (controller.rest) calls the
 public methods below from its own threads; all state changes hold ``lock``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import threading
@@ -35,7 +42,7 @@ from controller.compat import (
 )
 from controller.cookies import FlowKind
 from controller.model import Host, RequestError, Service, Topology
-from controller.plan import FlowSpec
+from controller.plan import FlowSpec, PinSpec
 from controller.state import NetworkState
 
 LOG = logging.getLogger("controller.app")
@@ -58,6 +65,8 @@ class AppConfig:
     ofp_port: int = 6653
     state_file: str | None = None
     topology_file: str | None = None
+    #: default drain period of a re-steer (0 = switch every packet at once)
+    drain_s: float = 1.0
 
 
 CONFIG = AppConfig()
@@ -90,6 +99,51 @@ class BarrierGroup:
                 LOG.exception("barrier callback failed")
 
 
+@dataclass
+class Drain:
+    """A re-steer of (service, UE) whose established connections still use ``old`` replicas.
+
+    The base forward rewrite still points at the replica steering before the
+    first re-steer; the SYN rule at the newest. ``old`` holds every replica
+    whose return rewrite must stay until the end. ``token`` tells a stale timer
+    from the current one.
+    """
+
+    service: str
+    ue: str
+    dpid: int
+    old: set[str]
+    token: int
+    until: float = 0.0
+    timer: threading.Timer | None = None
+
+
+def _action_str(ofctl: Any, act: Any) -> str:
+    if type(act).__name__ == "NXActionLearn":  # ofctl cannot print it (no .data)
+        return (f"LEARN:{{table:{act.table_id}, priority:{act.priority}, "
+                f"cookie:{act.cookie:#x}, idle_timeout:{act.idle_timeout}}}")
+    try:
+        return ofctl.action_to_str(act)
+    except Exception:  # noqa: BLE001 - an unprintable action must not fail the dump
+        return type(act).__name__
+
+
+def _actions_str(ofctl: Any, instructions: list[Any]) -> list[Any]:
+    """ofctl's actions_to_str, also for actions it cannot print (the drain's learn)."""
+    try:
+        return ofctl.actions_to_str(instructions)
+    except Exception:  # noqa: BLE001 - fall back to one action at a time
+        out: list[Any] = []
+        for inst in instructions:
+            if hasattr(inst, "actions"):
+                out.extend(_action_str(ofctl, a) for a in inst.actions)
+            elif hasattr(inst, "table_id"):
+                out.append(f"GOTO_TABLE:{inst.table_id}")
+            else:
+                out.append(type(inst).__name__)
+        return out
+
+
 class NetworkManager(compat.BaseApp):
     """OpenFlow 1.3 Network Manager: forwarding, ARP, steering, location, REST."""
 
@@ -104,6 +158,8 @@ class NetworkManager(compat.BaseApp):
         self._seq = 0
         self._barriers: dict[tuple[int, int], BarrierGroup] = {}
         self._stats: dict[tuple[int, int], tuple[threading.Event, list[Any]]] = {}
+        self._drains: dict[tuple[str, str], Drain] = {}
+        self._drain_seq = 0
         self.state = NetworkState()
         if self.config.state_file and os.path.exists(self.config.state_file):
             self.state = NetworkState.load(self.config.state_file)
@@ -176,6 +232,8 @@ class NetworkManager(compat.BaseApp):
                 acts.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
             elif a[0] == "set_field":
                 acts.append(parser.OFPActionSetField(**{a[1]: a[2]}))
+            elif a[0] == "pin":
+                acts.extend(self._pin_actions(parser, a[1]))
             else:
                 raise ValueError(f"unknown action {a!r}")
         inst = []
@@ -187,6 +245,28 @@ class NetworkManager(compat.BaseApp):
             datapath=dp, cookie=spec.cookie, table_id=spec.table,
             command=ofp.OFPFC_ADD if command is None else command,
             priority=spec.priority, match=parser.OFPMatch(**spec.match), instructions=inst)
+
+    @staticmethod
+    def _pin_actions(parser: Any, pin: PinSpec) -> list[Any]:
+        """reg0 := port towards the replica, then learn the UE->VIP flow of this SYN-ACK's
+        connection: rewrite to the replica and output on reg0."""
+        m, ld = parser.NXFlowSpecMatch, parser.NXFlowSpecLoad
+        specs = [
+            m(src=plan.ETH_IP, dst=("eth_type_nxm", 0), n_bits=16),
+            m(src=plan.IPPROTO_TCP, dst=("ip_proto_nxm", 0), n_bits=8),
+            m(src=("ipv4_dst_nxm", 0), dst=("ipv4_src_nxm", 0), n_bits=32),  # the UE
+            m(src=int(ipaddress.IPv4Address(pin.vip)), dst=("ipv4_dst_nxm", 0), n_bits=32),
+            m(src=("tcp_dst_nxm", 0), dst=("tcp_src_nxm", 0), n_bits=16),  # the UE's port
+            m(src=pin.svc_port, dst=("tcp_dst_nxm", 0), n_bits=16),
+            ld(src=int(pin.replica_mac.replace(":", ""), 16), dst=("eth_dst_nxm", 0), n_bits=48),
+            ld(src=int(ipaddress.IPv4Address(pin.replica_ip)), dst=("ipv4_dst_nxm", 0),
+               n_bits=32),
+            parser.NXFlowSpecOutput(src=("reg0", 0), n_bits=16),
+        ]
+        return [parser.OFPActionSetField(reg0=pin.port),
+                parser.NXActionLearn(table_id=pin.table, specs=specs,
+                                     idle_timeout=pin.idle_timeout, priority=pin.priority,
+                                     cookie=pin.cookie)]
 
     @staticmethod
     def _delete_by_cookie(dp: Any, cookie: int, mask: int, table: int | None = None) -> Any:
@@ -255,6 +335,7 @@ class NetworkManager(compat.BaseApp):
         t0 = time.perf_counter()
         with self.lock:
             self.datapaths[dp.id] = dp
+            self._cancel_drains(lambda d: d.dpid == dp.id)  # the sync installs the final flows
             group = self._commit({dp.id: self._sync_items(dp)}, t0)
         self._event("switch_connected", dpid=dp.id, switch=self.state.switch_name(dp.id),
                     flow_mods=group.flow_mods)
@@ -353,8 +434,11 @@ class NetworkManager(compat.BaseApp):
         old_out = {d: st.out_port(d, host) for d in self.datapaths}
         work: dict[int, list[Any]] = defaultdict(list)
         old_dp = self.datapaths.get(old_dpid)
+        # a drain at the old AP ends here: its flows go, the new AP gets the final ones
+        self._cancel_drains(lambda d: d.ue == host.name)
         if old_dp is not None:
-            for kind in (FlowKind.ADMIT, FlowKind.STEER_FWD, FlowKind.STEER_RET):
+            for kind in (FlowKind.ADMIT, FlowKind.STEER_FWD, FlowKind.STEER_RET,
+                         FlowKind.STEER_SYN, FlowKind.STEER_PIN):
                 c = cookies.encode(kind, hid)
                 work[old_dpid].append(self._delete_by_cookie(old_dp, c, 0xFFFFFFFFF0000000))
         host.dpid, host.port = dpid, port
@@ -395,6 +479,7 @@ class NetworkManager(compat.BaseApp):
         t0 = time.perf_counter()
         with self.lock:
             self.state.set_topology(topo)
+            self._cancel_drains(lambda d: True)
             work = {d: self._sync_items(dp) for d, dp in self.datapaths.items()}
             group = self._commit(work, t0)
             self._save()
@@ -409,12 +494,14 @@ class NetworkManager(compat.BaseApp):
         sid = self.state.service_id(svc_name)
         mask = cookies.PROJECT_MASK | (0xFF << 40) | (cookies.MAX_ID << 16)
         return [self._delete_by_cookie(dp, cookies.encode(k, 0, sid), mask, plan.T_FWD)
-                for k in (FlowKind.STEER_FWD, FlowKind.STEER_RET)]
+                for k in (FlowKind.STEER_FWD, FlowKind.STEER_RET, FlowKind.STEER_SYN,
+                          FlowKind.STEER_PIN)]
 
     def add_service(self, svc: Service) -> dict[str, Any]:
         t0 = time.perf_counter()
         with self.lock:
             existed = svc.name in self.state.services
+            self._cancel_drains(lambda d: d.service == svc.name)
             self.state.add_service(svc)
             work: dict[int, list[Any]] = defaultdict(list)
             if existed:
@@ -434,6 +521,7 @@ class NetworkManager(compat.BaseApp):
         t0 = time.perf_counter()
         with self.lock:
             self.state.service(name)
+            self._cancel_drains(lambda d: d.service == name)
             work = {d: self._steer_delete_items(dp, name) for d, dp in self.datapaths.items()}
             svc = self.state.remove_service(name)
             group = self._commit(work, t0)
@@ -449,12 +537,18 @@ class NetworkManager(compat.BaseApp):
         return d
 
     def set_primary(self, service: str, replica: str, ue: str | None = None,
-                    t0: float | None = None) -> dict[str, Any]:
+                    t0: float | None = None, drain_s: float | None = None) -> dict[str, Any]:
         """Steer one UE (or the whole service) to ``replica``, make-before-break.
 
-        Returns timing: ``reroute_ms`` = request (``t0``) to the last Barrier reply.
+        With ``drain_s`` > 0 (default: the controller's ``--drain-s``) a UE that
+        was steered to another replica drains: its new connections go to
+        ``replica`` at once, established ones stay on the old replica for
+        ``drain_s`` seconds (a timer finishes the switch). Returns timing:
+        ``reroute_ms`` = request (``t0``) to the last Barrier reply of the switch
+        of new connections (of all traffic when nothing drains).
         """
         t0 = time.perf_counter() if t0 is None else t0
+        drain_s = self.config.drain_s if drain_s is None else float(drain_s)
         with self.lock:
             st = self.state
             svc = st.service(service)
@@ -469,6 +563,7 @@ class NetworkManager(compat.BaseApp):
             else:
                 svc.primary = rep.name
                 st.overrides = {k: v for k, v in st.overrides.items() if k[0] != service}
+            hosts = {h.name for h in st.hosts}
             work: dict[int, list[Any]] = defaultdict(list)
             changed = []
             for u in ues:
@@ -478,16 +573,43 @@ class NetworkManager(compat.BaseApp):
                 pair = plan.steer_flows(st, u, svc, rep.name)
                 assert pair is not None
                 new_fwd, new_ret = pair
-                # make-before-break: new return rewrite, then the forward rewrite switch,
-                # then remove the old return rewrite
-                work[u.dpid].extend([new_ret, ORDER, new_fwd])
-                if old is not None and old in {h.name for h in st.hosts}:
-                    oc = plan.steer_cookie(st, FlowKind.STEER_RET, u, svc, st.host(old))
-                    dp = self.datapaths.get(u.dpid)
-                    if dp is not None:
+                old_known = old is not None and old in hosts
+                key = (service, u.name)
+                pending = self._drains.get(key)
+                dp = self.datapaths.get(u.dpid)
+                syn = (plan.steer_syn_flows(st, u, svc, rep.name)
+                       if drain_s > 0 and old_known else None)
+                if syn is not None:
+                    # drain: new return rewrite and SYN-ACK pin rule, then connection
+                    # openings to the new replica; the base rewrite keeps the
+                    # established connections on the old one until the timer
+                    work[u.dpid].extend([new_ret, syn[1], ORDER, syn[0]])
+                    self._drain_seq += 1
+                    if pending is None:
+                        pending = Drain(service, u.name, u.dpid, {old}, self._drain_seq)
+                        self._drains[key] = pending
+                    else:
+                        if pending.timer is not None:
+                            pending.timer.cancel()
+                        pending.old.add(old)
+                        pending.token = self._drain_seq
+                    pending.until = time.time() + drain_s
+                    self._schedule_drain(pending, drain_s)
+                else:
+                    # make-before-break: new return rewrite, then the forward rewrite
+                    # switch, then remove the old return rewrite (and a pending drain's rules)
+                    work[u.dpid].extend([new_ret, ORDER, new_fwd])
+                    if dp is not None and pending is not None:
+                        self._cancel_drains(lambda d, k=key: (d.service, d.ue) == k)
+                        olds = pending.old | ({old} if old_known else set())
+                        work[u.dpid].append(ORDER)
+                        work[u.dpid].extend(self._drain_cleanup_items(dp, u, svc, olds, rep.name))
+                    elif dp is not None and old_known:
+                        oc = plan.steer_cookie(st, FlowKind.STEER_RET, u, svc, st.host(old))
                         work[u.dpid].append(
                             self._delete_by_cookie(dp, oc, cookies.EXACT_MASK, plan.T_FWD))
-                changed.append({"ue": u.name, "from": old, "to": rep.name})
+                changed.append({"ue": u.name, "from": old, "to": rep.name,
+                                "drain_s": drain_s if syn is not None else 0.0})
             group = self._commit(work, t0)
             self._save()
         if not group.done.wait(BARRIER_TIMEOUT_S):
@@ -495,10 +617,79 @@ class NetworkManager(compat.BaseApp):
         result = {
             "service": service, "replica": rep.name, "ue": ue, "changed": changed,
             "reroute_ms": group.elapsed_ms, "switches_touched": len(group.touched),
-            "flow_mods": group.flow_mods,
+            "flow_mods": group.flow_mods, "drain_s": drain_s,
         }
         self._event("reroute", **result)
         return result
+
+    # ================================================================ drains
+    def _cancel_drains(self, pred: Callable[[Drain], bool]) -> list[Drain]:
+        """Forget the drains ``pred`` selects (lock held); their timers will not act."""
+        gone = [k for k, d in self._drains.items() if pred(d)]
+        out = []
+        for k in gone:
+            d = self._drains.pop(k)
+            if d.timer is not None:
+                d.timer.cancel()
+            out.append(d)
+        return out
+
+    def _drain_cleanup_items(self, dp: Any, ue: Host, svc: Service, old: set[str],
+                             keep: str | None) -> list[Any]:
+        """Delete (ue, svc)'s SYN rule, learned pins and the return rewrites of ``old`` - keep."""
+        st = self.state
+        hid, sid = st.host_id(ue.name), st.service_id(svc.name)
+        items = [self._delete_by_cookie(dp, cookies.encode(k, hid, sid),
+                                        cookies.ANY_REPLICA_MASK, plan.T_FWD)
+                 for k in (FlowKind.STEER_SYN, FlowKind.STEER_PIN)]
+        names = {h.name for h in st.hosts}
+        for name in sorted(old - {keep}):
+            if name in names:
+                oc = plan.steer_cookie(st, FlowKind.STEER_RET, ue, svc, st.host(name))
+                items.append(self._delete_by_cookie(dp, oc, cookies.EXACT_MASK, plan.T_FWD))
+        return items
+
+    def _schedule_drain(self, d: Drain, delay: float) -> None:
+        timer = threading.Timer(delay, self._end_drain, args=((d.service, d.ue), d.token))
+        timer.daemon = True
+        d.timer = timer
+        timer.start()
+
+    def _end_drain(self, key: tuple[str, str], token: int) -> None:
+        """Timer: base rewrite to the current replica, then drop SYN rule, pins, old returns."""
+        t0 = time.perf_counter()
+        with self.lock:
+            d = self._drains.get(key)
+            if d is None or d.token != token:
+                return  # superseded, cancelled or re-synced meanwhile
+            del self._drains[key]
+            st = self.state
+            try:
+                ue, svc = st.ue_host(d.ue), st.service(d.service)
+            except RequestError:
+                return
+            dp = self.datapaths.get(d.dpid)
+            if dp is None or ue.dpid != d.dpid:
+                return  # the switch gets the final flows when it reconnects
+            current = st.replica_for(svc.name, ue.name)
+            pair = plan.steer_flows(st, ue, svc)
+            items: list[Any] = [pair[0], ORDER] if pair else []
+            items += self._drain_cleanup_items(dp, ue, svc, d.old, current)
+            ev = self._event("drain_end", service=d.service, ue=d.ue, replica=current,
+                             released=sorted(d.old - {current}), install_ms=None)
+
+            def done(group: BarrierGroup) -> None:
+                with self.lock:
+                    ev["install_ms"] = group.elapsed_ms
+
+            self._commit({d.dpid: items}, t0, done)
+        LOG.info("drain end: %s/%s now all on %s", d.service, d.ue, current)
+
+    def drains(self) -> list[dict[str, Any]]:
+        """Drains under way: (service, UE), the old replicas, when they end."""
+        with self.lock:
+            return [{"service": d.service, "ue": d.ue, "switch": self.state.switch_name(d.dpid),
+                     "old": sorted(d.old), "until": d.until} for d in self._drains.values()]
 
     def set_policy(self, service: str, sites: dict[str, str]) -> dict[str, Any]:
         with self.lock:
@@ -563,7 +754,7 @@ class NetworkManager(compat.BaseApp):
                     "hard_timeout": s.hard_timeout, "byte_count": s.byte_count,
                     "duration_sec": s.duration_sec, "duration_nsec": s.duration_nsec,
                     "packet_count": s.packet_count, "length": s.length, "flags": s.flags,
-                    "actions": ofctl.actions_to_str(s.instructions),
+                    "actions": _actions_str(ofctl, s.instructions),
                     "match": ofctl.match_to_str(s.match),
                     "table_id": s.table_id,
                 })

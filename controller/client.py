@@ -92,15 +92,25 @@ class NetworkManagerClient:
     def remove_service(self, name: str) -> dict[str, Any]:
         return self._call("DELETE", f"/mec/services/{name}")
 
-    def set_primary(self, service: str, replica: str, ue: str | None = None) -> dict[str, Any]:
-        """Re-steer; the answer carries ``reroute_ms`` and ``switches_touched``."""
-        body = {"replica": replica}
+    def set_primary(self, service: str, replica: str, ue: str | None = None,
+                    drain_s: float | None = None) -> dict[str, Any]:
+        """Re-steer; the answer carries ``reroute_ms`` and ``switches_touched``.
+
+        ``drain_s``: how long established connections keep the old replica
+        (None = the controller's default, 0 = switch everything at once).
+        """
+        body: dict[str, Any] = {"replica": replica}
         if ue is not None:
             body["ue"] = ue
+        if drain_s is not None:
+            body["drain_s"] = drain_s
         return self._call("PUT", f"/mec/services/{service}/primary", body)
 
     def steering(self) -> list[dict[str, Any]]:
         return self._call("GET", "/mec/steering")
+
+    def drains(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/mec/drains")
 
     def locations(self) -> list[dict[str, Any]]:
         return self._call("GET", "/mec/locations")

@@ -26,6 +26,8 @@ PROJECT_MASK: int = 0xFFFF << MAGIC_SHIFT
 PROJECT_COOKIE: int = MAGIC << MAGIC_SHIFT
 #: Mask that matches magic + kind + all ids exactly (one logical flow).
 EXACT_MASK: int = 0xFFFFFFFFFFFFFFFF
+#: Mask that matches magic + kind + host + service, any replica.
+ANY_REPLICA_MASK: int = 0xFFFFFFFFFFFF0000
 MAX_ID: int = 0xFFF
 
 
@@ -38,6 +40,8 @@ class FlowKind(enum.IntEnum):
     FWD = 4         # table 1: forward by eth_dst towards a host
     STEER_FWD = 5   # table 1 at the UE's AP: VIP -> replica rewrite
     STEER_RET = 6   # table 1 at the UE's AP: replica -> VIP rewrite on the way back
+    STEER_SYN = 7   # table 1 at the UE's AP during a drain: new connections (SYN) -> new replica
+    STEER_PIN = 8   # table 1, learned from a SYN during a drain: one connection -> new replica
 
 
 @dataclass(frozen=True)

@@ -250,10 +250,22 @@ def parse_service(doc: Any) -> Service:
     return svc
 
 
-def parse_primary(doc: Any) -> tuple[str, str | None]:
-    """Parse ``PUT /mec/services/<name>/primary`` -> (replica, ue or None)."""
+MAX_DRAIN_S = 600.0
+
+
+def parse_drain_s(value: Any, what: str = "drain_s") -> float:
+    """A drain period in seconds: a number in 0..MAX_DRAIN_S (0 = no drain)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestError(f"{what} must be a number of seconds, got {value!r}")
+    if not 0 <= value <= MAX_DRAIN_S:
+        raise RequestError(f"{what} must be in 0..{MAX_DRAIN_S:g}, got {value}")
+    return float(value)
+
+
+def parse_primary(doc: Any) -> tuple[str, str | None, float | None]:
+    """Parse ``PUT /mec/services/<name>/primary`` -> (replica, ue or None, drain_s or None)."""
     doc = _obj(doc, "primary request")
-    unknown = set(doc) - {"replica", "ue"}
+    unknown = set(doc) - {"replica", "ue", "drain_s"}
     if unknown:
         raise RequestError(f"primary request: unknown fields {sorted(unknown)}")
     replica = _field(doc, "replica", "primary request")
@@ -262,7 +274,8 @@ def parse_primary(doc: Any) -> tuple[str, str | None]:
     ue = doc.get("ue")
     if ue is not None and (not isinstance(ue, str) or not ue):
         raise RequestError(f"ue must be a host name string, got {ue!r}")
-    return replica, ue
+    drain = doc.get("drain_s")
+    return replica, ue, parse_drain_s(drain) if drain is not None else None
 
 
 def parse_policy(doc: Any) -> dict[str, str]:

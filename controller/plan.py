@@ -9,6 +9,9 @@ Table layout (OpenFlow 1.3):
 * table 1 (steering + forwarding): at a UE's access point, steering rewrites
   (VIP -> replica on the way out, replica -> VIP on the way back); on every
   switch, forwarding by eth_dst along shortest paths; table-miss drops.
+  While a re-steer drains (see :func:`steer_syn_flows`), the AP also holds a
+  SYN rule (new connections -> new replica) and the per-connection pins it
+  learns; the base forward rewrite keeps serving established connections.
 
 A :class:`FlowSpec` is turned into an OFPFlowMod by the app; keeping it plain
 makes the plan testable without a switch.
@@ -31,20 +34,30 @@ P_ARP = 200
 P_ADMIT = 100
 P_LINK = 90
 P_STEER = 300
+P_STEER_PIN = 310
+P_STEER_SYN = 320
 P_FWD = 100
 P_MISS = 0
 
 ETH_ARP = 0x0806
 ETH_IP = 0x0800
 IPPROTO_TCP = 6
+TCP_SYN = 0x002
+TCP_ACK = 0x010
+#: A connection opening: SYN set, ACK clear (OpenFlow 1.3 ONF experimenter OXM tcp_flags).
+SYN_ONLY = (TCP_SYN, TCP_SYN | TCP_ACK)
+#: A replica accepting a connection: SYN and ACK set.
+SYN_ACK = (TCP_SYN | TCP_ACK, TCP_SYN | TCP_ACK)
+#: Safety net: a learned pin the controller never removed (it died) expires by itself.
+PIN_IDLE_S = 10
 
 
 @dataclass
 class FlowSpec:
     """One flow: match fields are OFPMatch keyword arguments.
 
-    ``actions``: ("output", port) | ("controller",) | ("set_field", name, value);
-    ``goto``: next table id or None.
+    ``actions``: ("output", port) | ("controller",) | ("set_field", name, value) |
+    ("pin", PinSpec); ``goto``: next table id or None.
     """
 
     dpid: int
@@ -54,6 +67,27 @@ class FlowSpec:
     actions: list[tuple[Any, ...]] = field(default_factory=list)
     goto: int | None = None
     cookie: int = 0
+
+
+@dataclass(frozen=True)
+class PinSpec:
+    """A learn action on a replica's SYN-ACK: pin that TCP connection to the replica.
+
+    The learned flow (table ``table``, ``priority``, ``cookie``) matches the
+    UE's packets of the connection (UE ip:port -> ``vip``:``svc_port``),
+    rewrites them to the replica's MAC/IP and outputs on ``port`` (the app
+    passes it through reg0).
+    """
+
+    table: int
+    priority: int
+    cookie: int
+    vip: str
+    svc_port: int
+    replica_mac: str
+    replica_ip: str
+    port: int
+    idle_timeout: int = PIN_IDLE_S
 
 
 def base_flows(dpid: int) -> list[FlowSpec]:
@@ -118,6 +152,39 @@ def steer_flows(st: NetworkState, ue: Host, svc: Service,
          ("output", ue.port)],
         cookie=steer_cookie(st, FlowKind.STEER_RET, ue, svc, replica))
     return fwd, ret
+
+
+def steer_syn_flows(st: NetworkState, ue: Host, svc: Service,
+                    replica_name: str) -> tuple[FlowSpec, FlowSpec] | None:
+    """The drain rules at the UE's AP: (SYN rule, SYN-ACK pin rule), or None.
+
+    The SYN rule is the forward steering match plus ``tcp_flags`` SYN without
+    ACK, above the base forward rewrite: connection openings go to
+    ``replica_name``. The replica's SYN-ACK (return match plus SYN+ACK) learns
+    a pin (kind STEER_PIN) so the rest of that connection follows its SYN;
+    learning from the new replica's answer (not from the UE's SYN) means a pin
+    only ever names a connection that replica accepted, even when OVS
+    re-translates old datapath flows. Established connections keep hitting the
+    base rewrite (the old replica) until the drain ends.
+    """
+    replica = st.host(replica_name)
+    port = st.out_port(ue.dpid, replica)
+    if port is None:
+        return None
+    syn = FlowSpec(
+        ue.dpid, T_FWD, P_STEER_SYN, {**steer_match_fwd(ue, svc), "tcp_flags": SYN_ONLY},
+        [("set_field", "eth_dst", replica.mac), ("set_field", "ipv4_dst", replica.ip),
+         ("output", port)],
+        cookie=steer_cookie(st, FlowKind.STEER_SYN, ue, svc, replica))
+    pin = PinSpec(T_FWD, P_STEER_PIN, steer_cookie(st, FlowKind.STEER_PIN, ue, svc, replica),
+                  svc.vip, svc.port, replica.mac, replica.ip, port)
+    synack = FlowSpec(
+        ue.dpid, T_FWD, P_STEER_SYN,
+        {**steer_match_ret(ue, svc, replica), "tcp_flags": SYN_ACK},
+        [("pin", pin), ("set_field", "eth_src", svc.vmac), ("set_field", "ipv4_src", svc.vip),
+         ("output", ue.port)],
+        cookie=steer_cookie(st, FlowKind.STEER_SYN, ue, svc, replica))
+    return syn, synack
 
 
 def host_flows_at_ap(st: NetworkState, host: Host) -> list[FlowSpec]:

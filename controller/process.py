@@ -28,6 +28,8 @@ class ControllerProcess:
     topology_file: str | None = None
     python: str = sys.executable
     verbose: bool = False
+    #: the controller's default drain period (None: its own default)
+    drain_s: float | None = None
     log_file: Path | None = None
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -55,6 +57,8 @@ class ControllerProcess:
             cmd += ["--topology-file", self.topology_file]
         if self.verbose:
             cmd.append("--verbose")
+        if self.drain_s is not None:
+            cmd += ["--drain-s", str(self.drain_s)]
         if self.log_file is None:
             self.log_file = config.run_dir() / f"ctl-{self.ofp_port}.log"
         env = dict(os.environ)

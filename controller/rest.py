@@ -16,7 +16,8 @@ Endpoints::
     GET  /mec/services                 services
     POST /mec/services                 add/replace a service
     DELETE /mec/services/<name>
-    PUT  /mec/services/<name>/primary  {"replica", "ue"?} -> reroute_ms, switches_touched
+    PUT  /mec/services/<name>/primary  {"replica", "ue"?, "drain_s"?} -> reroute_ms, ...
+    GET  /mec/drains                   re-steers whose old connections still drain
     GET  /mec/steering                 per (service, UE): replica and AP
     GET  /mec/locations                where every host is
     GET  /mec/events?since=N           event log with timings
@@ -182,8 +183,8 @@ class RestServer:
                 return [app.service_json(s) for s in app.state.services.values()]
 
         def primary(h, t0, q, name):
-            replica, ue = parse_primary(body_json(h))
-            return app.set_primary(name, replica, ue, t0=t0)
+            replica, ue, drain_s = parse_primary(body_json(h))
+            return app.set_primary(name, replica, ue, t0=t0, drain_s=drain_s)
 
         def policy_get(h, t0, q):
             with app.lock:
@@ -209,6 +210,7 @@ class RestServer:
             r("PUT", r"/mec/services/([^/]+)/primary", primary),
             r("GET", r"/mec/steering", steering),
             r("GET", r"/mec/locations", lambda h, t0, q: app.locations()),
+            r("GET", r"/mec/drains", lambda h, t0, q: app.drains()),
             r("GET", r"/mec/events", events),
             r("GET", r"/mec/policy", policy_get),
             r("PUT", r"/mec/policy/([^/]+)",

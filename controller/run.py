@@ -1,7 +1,7 @@
 """Run the Network Manager on one controller line.
 
     python -m controller.run --line os-ken|ryu --ofp-port P --rest-port R \
-        [--state-file F] [--topology-file F] [--pid-file F]
+        [--state-file F] [--topology-file F] [--pid-file F] [--drain-s S]
 
 For ryu the eventlet ``ALREADY_HANDLED`` fix is applied and ryu-manager's main
 runs in-process; os-ken 4.x has no manager, so a minimal one (AppManager +
@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--state-file", default=None, help="JSON file the state persists to")
     p.add_argument("--topology-file", default=None, help="JSON topology applied at start")
     p.add_argument("--pid-file", default=None)
+    p.add_argument("--drain-s", type=float, default=1.0,
+                   help="seconds a re-steered UE's established connections keep the old "
+                        "replica while new ones go to the new one (0 = switch all at once)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -54,6 +57,9 @@ def _install_exit(pid_file: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not 0 <= args.drain_s <= 600:
+        print("--drain-s must be in 0..600", file=sys.stderr)
+        return 2
     os.environ["MEC_CTL_LINE"] = args.line
     if args.line == "ryu":  # green the world before anything else creates locks
         from controller.compat import apply_eventlet_fix
@@ -78,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     appmod.CONFIG = appmod.AppConfig(
         rest_host=args.rest_host, rest_port=args.rest_port, ofp_port=args.ofp_port,
-        state_file=args.state_file, topology_file=args.topology_file)
+        state_file=args.state_file, topology_file=args.topology_file, drain_s=args.drain_s)
     of_args = ["--ofp-listen-host", args.ofp_host, "--ofp-tcp-listen-port", str(args.ofp_port)]
     if args.line == "ryu":
         from ryu.cmd import manager

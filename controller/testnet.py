@@ -3,7 +3,9 @@
 Sites are userspace OVS switches (OpenFlow 1.3, fail-mode secure) in a line or
 a ring, connected to a controller on 127.0.0.1. Site 1 holds a UE; each other
 named site can hold a replica host running a tiny HTTP server on port 8080
-whose body names the replica. Links are unshaped. ``move()`` moves the UE's
+whose body names the replica (``/``) or, for ``/slow``, names it over
+``SLOW_CHUNKS`` lines sent across ``SLOW_S`` seconds (one long-lived TCP
+connection, to check that a re-steer lets established connections drain). Links are unshaped. ``move()`` moves the UE's
 switch-side veth end to another switch (the technique of Mininet's
 examples/mobility.py), keeping the UE's MAC, IP and ARP cache.
 
@@ -13,10 +15,7 @@ Every name carries ``mec.config.PREFIX``; ``stop()`` removes exactly what was ma
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,40 @@ from mec import config
 LOG = logging.getLogger(__name__)
 
 HTTP_PORT = config.SERVICE_PORT
+SLOW_S = 1.5
+SLOW_CHUNKS = 10
+
+#: The replicas' HTTP server (run by Debian's python3 in the host's namespace).
+SERVER_CODE = '''
+import sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+port, bind, label, slow_s, chunks = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        slow = self.path.startswith("/slow")
+        lines = [("replica %s %d/%d\\n" % (label, i + 1, chunks)).encode() for i in range(chunks)] if slow else [("replica %s\\n" % label).encode()]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(sum(len(x) for x in lines)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for i, x in enumerate(lines):
+            if slow and i:
+                time.sleep(slow_s / (chunks - 1))
+            self.wfile.write(x)
+            self.wfile.flush()
+        self.close_connection = True
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer((bind, port), H).serve_forever()
+'''
+
+
+def slow_body(label: str) -> str:
+    """What ``/slow`` of replica ``label`` answers, complete."""
+    return "".join(f"replica {label} {i + 1}/{SLOW_CHUNKS}\n" for i in range(SLOW_CHUNKS))
 
 
 @dataclass
@@ -38,7 +71,6 @@ class SiteNet:
     replica_sites: dict[str, int] = field(default_factory=lambda: {"ra": 2, "rb": 3})
     ue_site: int = 1
     net: Any = None
-    _dirs: list[str] = field(default_factory=list)
     _servers: list[Any] = field(default_factory=list)
 
     def sw_name(self, i: int) -> str:
@@ -86,13 +118,10 @@ class SiteNet:
         return self
 
     def _serve(self, host: Any, label: str) -> None:
-        d = tempfile.mkdtemp(prefix=f"{config.PREFIX}-www-")
-        self._dirs.append(d)
-        with open(os.path.join(d, "index.html"), "w") as f:
-            f.write(f"replica {label}\n")
         self._servers.append(host.popen(
-            ["/usr/bin/python3", "-m", "http.server", str(HTTP_PORT), "--bind", host.IP()],
-            cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            ["/usr/bin/python3", "-c", SERVER_CODE, str(HTTP_PORT), host.IP(), label,
+             str(SLOW_S), str(SLOW_CHUNKS)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     def wait_http(self, timeout: float = 10.0) -> None:
         """Wait until every replica's HTTP server listens (checked inside its namespace)."""
@@ -167,6 +196,3 @@ class SiteNet:
             for i in range(1, self.n_sites + 1):
                 subprocess.run(["ovs-vsctl", "--if-exists", "del-br", self.sw_name(i)],
                                check=False)
-            for d in self._dirs:
-                shutil.rmtree(d, ignore_errors=True)
-            self._dirs.clear()

@@ -472,7 +472,9 @@ class EdgeOrchestrator:
             with self.events.span("migration.ready", **fields):
                 dst.wait_ready(instance, timeout=60)
             with self.events.span("migration.switch", **fields) as x:
-                x["reroute_ms"] = self.nm.set_primary(dep.name, target, ue=dep.ue)["reroute_ms"]
+                answer = self.nm.set_primary(dep.name, target, ue=dep.ue)
+                x["reroute_ms"] = answer["reroute_ms"]
+                drain_s = float(answer.get("drain_s") or 0.0)
         except Exception as exc:
             if created:
                 dst.remove(instance)
@@ -483,6 +485,11 @@ class EdgeOrchestrator:
         with dep.lock:
             dep.replicas.add(target, self.site_of(target), instance, SECONDARY)
             dep.replicas.promote(target)
+        if drain_s > 0:
+            # the Network Manager keeps established connections on the old instance
+            # for drain_s (new ones already reach the new one): let them finish
+            with self.events.span("migration.drain", **fields, drain_s=drain_s):
+                time.sleep(drain_s)
         with self.events.span("migration.stop_old", **fields):
             with dep.lock:
                 dep.replicas.remove(old.cloudlet)

@@ -15,7 +15,7 @@ from controller import cookies
 from controller.client import NetworkManagerError
 from controller.cookies import FlowKind
 from controller.process import ControllerProcess
-from controller.testnet import SiteNet
+from controller.testnet import SiteNet, slow_body
 from mec import config
 
 pytestmark = pytest.mark.integration
@@ -115,10 +115,14 @@ def test_move_gives_location_event_policy_resteer_and_no_stale_flows(ctl_net):
 @pytest.mark.parametrize("ctl_net", LINES, indirect=True)
 def test_controller_restart_keeps_steering(ctl_net):
     ctl, client, tn = ctl_net
-    client.set_primary("web", _name("rb"), ue=_name("ue1"))
+    client.set_primary("web", _name("rb"), ue=_name("ue1"), drain_s=0)
     assert tn.fetch(URL) == "replica rb"
     ap = tn.dpid(1)
     before = sorted((f["cookie"], str(f["match"])) for f in client.flows(ap))
+    # stopped during a drain (back to ra and again to rb): the final flows come back
+    client.set_primary("web", _name("ra"), ue=_name("ue1"), drain_s=5)
+    client.set_primary("web", _name("rb"), ue=_name("ue1"), drain_s=5)
+    assert client.drains()
     ctl.stop()
     client = ctl.start(switches=tn.n_sites)
     deadline = time.monotonic() + 10
@@ -183,3 +187,114 @@ def test_rest_rejects_bad_input(ctl_net):
         client.set_primary("web", _name("ue1"))  # a UE is no replica
     assert e.value.status == 400
     assert tn.fetch(URL) == "replica ra"  # still alive and steering
+
+
+def _slow_fetch(tn):
+    """Start a slow GET /slow from the UE; returns the curl process (stdout = body)."""
+    proc = tn.ue().popen(["curl", "-s", "-m", "8", URL + "slow"], stdout=subprocess.PIPE,
+                         text=True)
+    deadline = time.monotonic() + 3
+    while f"{VIP}:8080" not in tn.ue().cmd(["ss", "-Htn", "state", "established"]):
+        if time.monotonic() > deadline:  # the response is now being sent by ra
+            proc.kill()
+            raise AssertionError("slow request never connected")
+        time.sleep(0.02)
+    time.sleep(0.2)
+    return proc
+
+
+def _steer_flows(client, tn, ue_id):
+    kinds = {FlowKind.STEER_FWD, FlowKind.STEER_RET, FlowKind.STEER_SYN, FlowKind.STEER_PIN}
+    return [(cookies.decode(f["cookie"]), f) for f in _our_flows(client, tn.dpid(1), kinds, ue_id)]
+
+
+@pytest.mark.parametrize("ctl_net", LINES, indirect=True)
+def test_resteer_drains_established_connections(ctl_net):
+    ctl, client, tn = ctl_net
+    ids = {h["name"]: h["id"] for h in client.topology()["hosts"]}
+    ue_id, ra, rb = ids[_name("ue1")], ids[_name("ra")], ids[_name("rb")]
+    slow = _slow_fetch(tn)  # a response from ra in flight
+    r = client.set_primary("web", _name("rb"), ue=_name("ue1"), drain_s=2.5)
+    assert r["changed"][0]["drain_s"] == 2.5 and 0 < r["reroute_ms"] < 100
+    assert tn.fetch(URL) == "replica rb"  # a new connection goes to rb at once
+    flows = _steer_flows(client, tn, ue_id)
+    syn = sorted(f["match"]["tcp_flags"] for c, f in flows
+                 if c.kind == FlowKind.STEER_SYN and c.replica == rb)
+    assert syn == ["18/18", "2/18"]  # UE's SYN (ACK clear) -> rb; rb's SYN-ACK learns a pin
+    assert any(c.kind == FlowKind.STEER_PIN and c.replica == rb for c, f in flows)
+    assert {c.replica for c, f in flows if c.kind == FlowKind.STEER_RET} == {ra, rb}
+    assert [d["ue"] for d in client.drains()] == [_name("ue1")]
+    body, _ = slow.communicate(timeout=10)
+    assert body == slow_body("ra")  # the established connection finished on ra
+    deadline = time.monotonic() + 5
+    while client.drains() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.drains() == []
+    time.sleep(0.1)  # the drain end's flow mods are confirmed by a Barrier right after
+    flows = _steer_flows(client, tn, ue_id)
+    assert sorted((c.kind, c.replica) for c, f in flows) == [
+        (FlowKind.STEER_FWD, rb), (FlowKind.STEER_RET, rb)]
+    ev = [e for e in client.events() if e["type"] == "drain_end"]
+    assert ev and ev[-1]["released"] == [_name("ra")]
+    assert tn.fetch(URL) == "replica rb"
+
+
+@pytest.mark.parametrize("ctl_net", LINES, indirect=True)
+def test_resteer_without_drain_switches_all_packets(ctl_net):
+    ctl, client, tn = ctl_net
+    ids = {h["name"]: h["id"] for h in client.topology()["hosts"]}
+    ue_id, rb = ids[_name("ue1")], ids[_name("rb")]
+    slow = _slow_fetch(tn)
+    client.set_primary("web", _name("rb"), ue=_name("ue1"), drain_s=0)
+    flows = _steer_flows(client, tn, ue_id)
+    assert sorted((c.kind, c.replica) for c, f in flows) == [
+        (FlowKind.STEER_FWD, rb), (FlowKind.STEER_RET, rb)]
+    assert client.drains() == []
+    body, _ = slow.communicate(timeout=10)
+    assert body != slow_body("ra")  # today's behaviour: the connection to ra is cut
+    assert tn.fetch(URL) == "replica rb"
+
+
+@pytest.mark.parametrize("ctl_net", LINES, indirect=True)
+def test_drain_ends_consistently_on_resteer_move_and_reconnect(ctl_net):
+    ctl, client, tn = ctl_net
+    ids = {h["name"]: h["id"] for h in client.topology()["hosts"]}
+    ue_id, ra, rb = ids[_name("ue1")], ids[_name("ra")], ids[_name("rb")]
+    # a re-steer back during a drain, then one without drain: final flows at once
+    client.set_primary("web", _name("rb"), ue=_name("ue1"), drain_s=5)
+    client.set_primary("web", _name("ra"), ue=_name("ue1"), drain_s=5)
+    assert {c.replica for c, f in _steer_flows(client, tn, ue_id)  # the UE's SYNs -> ra
+            if c.kind == FlowKind.STEER_SYN and f["match"]["tcp_flags"] == "2/18"} == {ra}
+    client.set_primary("web", _name("rb"), ue=_name("ue1"), drain_s=0)
+    assert sorted((c.kind, c.replica) for c, f in _steer_flows(client, tn, ue_id)) == [
+        (FlowKind.STEER_FWD, rb), (FlowKind.STEER_RET, rb)]
+    assert client.drains() == []
+    # a switch reconnect during a drain re-installs the final flows
+    client.set_primary("web", _name("ra"), ue=_name("ue1"), drain_s=5)
+    subprocess.run(["ovs-vsctl", "del-controller", tn.sw_name(1)], check=True)
+    subprocess.run(["ovs-vsctl", "set-controller", tn.sw_name(1),
+                    f"tcp:127.0.0.1:{ctl.ofp_port}"], check=True)
+    client.wait_ready(timeout=10, switches=tn.n_sites)
+    deadline = time.monotonic() + 15
+    flows = None
+    while time.monotonic() < deadline:
+        try:  # the old connection may still be seen as up for a moment
+            flows = sorted((c.kind, c.replica) for c, f in _steer_flows(client, tn, ue_id))
+        except NetworkManagerError:
+            continue
+        if flows == [(FlowKind.STEER_FWD, ra), (FlowKind.STEER_RET, ra)]:
+            break
+        time.sleep(0.1)
+    assert flows == [(FlowKind.STEER_FWD, ra), (FlowKind.STEER_RET, ra)]
+    assert client.drains() == [] and tn.fetch(URL) == "replica ra"
+    # a move during a drain: nothing left at the old AP, the new AP steers to the current one
+    client.set_primary("web", _name("rb"), ue=_name("ue1"), drain_s=5)
+    tn.move(3)
+    assert tn.fetch(URL) == "replica rb"
+    assert _steer_flows(client, tn, ue_id) == []  # old AP
+    at_new = [cookies.decode(f["cookie"]) for f in client.flows(tn.dpid(3))]
+    assert sorted((c.kind, c.replica) for c in at_new if c and c.host == ue_id
+                  and c.kind in (FlowKind.STEER_FWD, FlowKind.STEER_RET, FlowKind.STEER_SYN,
+                                 FlowKind.STEER_PIN)) == [
+        (FlowKind.STEER_FWD, rb), (FlowKind.STEER_RET, rb)]
+    assert client.drains() == []

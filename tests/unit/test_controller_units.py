@@ -115,7 +115,11 @@ def test_service_primary_policy_validation():
                 {"name": "s", "vip": "10.0.0.9", "port": 0}, [1]):
         with pytest.raises(RequestError):
             parse_service(bad)
-    assert parse_primary({"replica": "ra"}) == ("ra", None)
+    assert parse_primary({"replica": "ra"}) == ("ra", None, None)
+    assert parse_primary({"replica": "ra", "ue": "u", "drain_s": 0}) == ("ra", "u", 0.0)
+    for bad in (-1, "1", True, 601):
+        with pytest.raises(RequestError):
+            parse_primary({"replica": "ra", "drain_s": bad})
     with pytest.raises(RequestError):
         parse_primary({"replica": "ra", "extra": 1})
     with pytest.raises(RequestError):
