@@ -304,6 +304,8 @@ class EdgeOrchestrator:
                     self._on_down(*args)
                 elif kind == "relocate":
                     self._relocate(*args)
+                elif kind == "retire":
+                    self._retire(*args)
             except Exception as exc:  # noqa: BLE001 - reported; the worker goes on
                 log.exception("handling %s failed", job[0] if job else job)
                 self.events.emit("error", job=str(job[0]), error=f"{type(exc).__name__}: {exc}")
@@ -448,6 +450,18 @@ class EdgeOrchestrator:
         fields = dict(service=dep.name, ue=dep.ue, source=dep.image_source, image=dep.spec.image,
                       old=old.cloudlet, new=target)
         self.events.emit("migration.start", **fields)
+        if target in dep.replicas:
+            # the user came back before the instance there was retired: switch back to it
+            with self.events.span("migration.switch", **fields, reused=True) as x:
+                answer = self.nm.set_primary(dep.name, target, ue=dep.ue)
+                x["reroute_ms"] = answer["reroute_ms"]
+            with dep.lock:
+                dep.replicas.promote(target)
+            self.events.emit("migration.end", **fields, total_s=time.perf_counter() - t0,
+                             reused=True)
+            self._background.put(("retire", dep.name, old.cloudlet,
+                                  float(answer.get("drain_s") or 0.0), fields))
+            return
         created = False
         try:
             if dep.image_source == "cached":
@@ -485,6 +499,17 @@ class EdgeOrchestrator:
         with dep.lock:
             dep.replicas.add(target, self.site_of(target), instance, SECONDARY)
             dep.replicas.promote(target)
+        # The user is served by the new instance from here: that is the migration time.
+        self.events.emit("migration.end", **fields, total_s=time.perf_counter() - t0,
+                         since_packet_in_s=(time.monotonic() - t_seen) if t_seen else None)
+        self._background.put(("retire", dep.name, old.cloudlet, drain_s, fields))
+        self.events.emit("roles", service=dep.name, roles=dep.replicas.roles())
+
+    def _retire(self, service: str, cloudlet: str, drain_s: float, fields: dict) -> None:
+        """Stop a reactive migration's old instance once its connections drained."""
+        dep = self.deployments.get(service)
+        if dep is None or cloudlet not in dep.replicas:
+            return
         if drain_s > 0:
             # the Network Manager keeps established connections on the old instance
             # for drain_s (new ones already reach the new one): let them finish
@@ -492,12 +517,12 @@ class EdgeOrchestrator:
                 time.sleep(drain_s)
         with self.events.span("migration.stop_old", **fields):
             with dep.lock:
-                dep.replicas.remove(old.cloudlet)
-            src.remove(old.instance)
-        total = time.perf_counter() - t0
-        self.events.emit("migration.end", **fields, total_s=total,
-                         since_packet_in_s=(time.monotonic() - t_seen) if t_seen else None)
-        self.events.emit("roles", service=dep.name, roles=dep.replicas.roles())
+                old = dep.replicas.get(cloudlet)
+                if old.role == PRIMARY:
+                    return  # the user came back meanwhile: it serves again
+                dep.replicas.remove(cloudlet)
+            self.edges[cloudlet].remove(old.instance)
+        self.events.emit("roles", service=service, roles=dep.replicas.roles())
 
     # ================================================================== failures
     def _on_down(self, service: str, cloudlet: str) -> None:
