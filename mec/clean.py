@@ -195,11 +195,27 @@ def clean_run_files(report: CleanReport, dry: bool) -> None:
     if not config.RUN_DIR.is_dir():
         return
     files = [p for p in config.RUN_DIR.iterdir() if p.is_file() and p.suffix != ".pid"]
+    files += list((config.RUN_DIR / "delayhops").glob("*.log"))  # delay lines' own logs
     if files:
         if not dry:
             for path in files:
                 path.unlink(missing_ok=True)
         report.add(f"{len(files)} log, configuration and state files in {config.RUN_DIR}")
+
+
+def clean_empty_dirs(report: CleanReport, dry: bool) -> None:
+    """This prefix's folders once they are empty (nothing is reported: nothing was left)."""
+    if dry:
+        return
+    hops = config.RUN_DIR / "delayhops"
+    if hops.is_dir() and not list(hops.glob("*.json")):  # no hop record left: no run
+        (hops / ".lock").unlink(missing_ok=True)
+    for root in (config.ENGINES_DIR, config.STATE_DIR / "data" / config.PREFIX,
+                 config.RUN_DIR / "engines", config.RUN_DIR / "delayhops", config.RUN_DIR):
+        try:
+            root.rmdir()  # only succeeds when empty
+        except OSError:
+            pass
 
 
 STEPS = (clean_recorded_processes, clean_ue_containers, clean_engines, clean_mininet_shells,
@@ -223,6 +239,7 @@ def clean(dry: bool = False) -> CleanReport:
     if cleanup_leftovers and not dry:
         for item in cleanup_leftovers() or []:
             report.add(str(item))
+    clean_empty_dirs(report, dry)
     return report
 
 
