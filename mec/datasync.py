@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 
 from mec import config
 from mec.edge_manager import DATA_MOUNT
-from mec.proc import PidRecord, have, terminate, wait_until, write_record
+from mec.proc import PidRecord, have, stop_child, wait_until, write_record
 from mec.transfer import in_netns
 
 log = logging.getLogger(__name__)
@@ -211,12 +211,7 @@ class RsyncDaemon:
 
     def stop(self) -> None:
         if self.process is not None:
-            if self.process.poll() is None:
-                terminate(self.process.pid, str(self.conf), timeout=5)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+            stop_child(self.process, str(self.conf))
             self.process = None
         self.record.unlink(missing_ok=True)
         self.conf.unlink(missing_ok=True)

@@ -122,6 +122,16 @@ def terminate(pid: int, marker: str, timeout: float = 10.0) -> bool:
     return True
 
 
+def stop_child(process: "subprocess.Popen", marker: str, timeout: float = 5.0) -> None:
+    """Stop a background child we started (checked by MARKER, see terminate) and reap it."""
+    if process.poll() is None:
+        terminate(process.pid, marker, timeout=timeout)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        log.warning("pid %d did not exit", process.pid)
+
+
 def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, os.WNOHANG)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mec import config
-from mec.proc import PidRecord, have, terminate, wait_until, write_record
+from mec.proc import PidRecord, have, stop_child, wait_until, write_record
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,7 @@ class RegistryServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            terminate(self.process.pid, str(config.run_dir() / f"registry-{self.name}.yml"))
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+            stop_child(self.process, str(config.run_dir() / f"registry-{self.name}.yml"))
             self.process = None
         (config.run_dir() / f"registry-{self.name}.pid").unlink(missing_ok=True)
 

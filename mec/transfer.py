@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 from mec import config
-from mec.proc import PidRecord, have, terminate, wait_until, write_record
+from mec.proc import PidRecord, have, stop_child, wait_until, write_record
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +112,7 @@ class FileServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            if self.process.poll() is None:
-                terminate(self.process.pid, str(self.directory), timeout=5)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+            stop_child(self.process, str(self.directory))
             if self.process.stderr:
                 self.process.stderr.close()
             self.process = None
