@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "mec" / "__init__.py").read_text()).group(1)
@@ -21,9 +21,9 @@ setup(
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["mec", "topologies", "controller", "scenarios"],
-    package_data={"topologies": ["*.yaml"], "mec": ["images/*"]},
+    packages=find_packages(include=["mec", "mec.*", "topologies", "controller", "scenarios"]),
+    package_data={"topologies": ["*.yaml"], "mec.edge": ["files/*"]},
     install_requires=REQUIREMENTS,
     extras_require={"ryu": ["ryu==4.34"]},
-    entry_points={"console_scripts": ["mec = mec.cli:main"]},
+    entry_points={"console_scripts": ["mec = mec.cli.main:main"]},
 )

@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from controller import compat
-from controller import cookies, plan
+from controller import cookies
+from controller import plan
 from controller.compat import (
     CONFIG_DISPATCHER,
     DEAD_DISPATCHER,
@@ -43,6 +44,7 @@ from controller.compat import (
 from controller.cookies import FlowKind
 from controller.model import Host, RequestError, Service, Topology
 from controller.plan import FlowSpec, PinSpec
+from controller.settings import ControllerSettings
 from controller.state import NetworkState
 
 LOG = logging.getLogger("controller.app")
@@ -56,20 +58,8 @@ SAVE_DEBOUNCE_S = 0.05
 INSTANCE: "NetworkManager | None" = None
 
 
-@dataclass
-class AppConfig:
-    """Set by controller.run before the framework instantiates the app."""
-
-    rest_host: str = "127.0.0.1"
-    rest_port: int = 8190
-    ofp_port: int = 6653
-    state_file: str | None = None
-    topology_file: str | None = None
-    #: default drain period of a re-steer (0 = switch every packet at once)
-    drain_s: float = 1.0
-
-
-CONFIG = AppConfig()
+#: Set by controller.run (from its options) before the framework instantiates the app.
+CONFIG = ControllerSettings()
 
 
 class BarrierGroup:

@@ -7,6 +7,8 @@ from typing import Any
 
 import requests
 
+from controller.settings import ControllerSettings
+
 
 class NetworkManagerError(RuntimeError):
     """The controller refused a request (``status`` and its message) or is unreachable."""
@@ -20,7 +22,7 @@ class NetworkManagerError(RuntimeError):
 class NetworkManagerClient:
     """Mirror of the REST API; every method returns the decoded JSON answer."""
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8080", timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str = ControllerSettings().url, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()

@@ -1,4 +1,4 @@
-"""Start and stop the Network Manager as a subprocess (tests, network builder, bench)."""
+"""Start and stop the Network Manager as a subprocess (the testbed, tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -12,30 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.client import NetworkManagerClient, NetworkManagerError
-from mec import config
+from controller.settings import ControllerSettings
+from mec.core import config
 
 LOG = logging.getLogger(__name__)
 
 
 @dataclass
-class ControllerProcess:
-    """One controller subprocess; ``stop()`` signals only its own pid."""
+class ControllerProcess(ControllerSettings):
+    """One controller subprocess run with these settings; ``stop()`` signals only its own pid."""
 
-    line: str = "os-ken"
-    ofp_port: int = 6653
-    rest_port: int = 8080
-    state_file: str | None = None
-    topology_file: str | None = None
     python: str = sys.executable
-    verbose: bool = False
-    #: the controller's default drain period (None: its own default)
-    drain_s: float | None = None
     log_file: Path | None = None
     proc: subprocess.Popen | None = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.rest_port}"
 
     @property
     def pid_file(self) -> Path:
@@ -48,17 +37,8 @@ class ControllerProcess:
         """Start; return when the REST API answers and ``switches`` switches are connected."""
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("controller already running")
-        cmd = [self.python, "-m", "controller.run", "--line", self.line,
-               "--ofp-port", str(self.ofp_port), "--rest-port", str(self.rest_port),
+        cmd = [self.python, "-m", "controller.run", *self.runner_args(),
                "--pid-file", str(self.pid_file)]
-        if self.state_file:
-            cmd += ["--state-file", self.state_file]
-        if self.topology_file:
-            cmd += ["--topology-file", self.topology_file]
-        if self.verbose:
-            cmd.append("--verbose")
-        if self.drain_s is not None:
-            cmd += ["--drain-s", str(self.drain_s)]
         if self.log_file is None:
             self.log_file = config.run_dir() / f"ctl-{self.ofp_port}.log"
         env = dict(os.environ)

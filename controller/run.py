@@ -18,24 +18,16 @@ import signal
 import sys
 from pathlib import Path
 
+from controller.settings import ControllerSettings
+
 APP_MODULE = "controller.app"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m controller.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--line", choices=("os-ken", "ryu"), default="os-ken")
-    p.add_argument("--ofp-host", default="127.0.0.1")
-    p.add_argument("--ofp-port", type=int, default=6653)
-    p.add_argument("--rest-host", default="127.0.0.1")
-    p.add_argument("--rest-port", type=int, default=8080)
-    p.add_argument("--state-file", default=None, help="JSON file the state persists to")
-    p.add_argument("--topology-file", default=None, help="JSON topology applied at start")
+    ControllerSettings.add_arguments(p)
     p.add_argument("--pid-file", default=None)
-    p.add_argument("--drain-s", type=float, default=1.0,
-                   help="seconds a re-steered UE's established connections keep the old "
-                        "replica while new ones go to the new one (0 = switch all at once)")
-    p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
 
@@ -57,8 +49,10 @@ def _install_exit(pid_file: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not 0 <= args.drain_s <= 600:
-        print("--drain-s must be in 0..600", file=sys.stderr)
+    try:
+        settings = ControllerSettings.from_args(args)
+    except ValueError as exc:
+        print(f"controller.run: {exc}", file=sys.stderr)
         return 2
     os.environ["MEC_CTL_LINE"] = args.line
     if args.line == "ryu":  # green the world before anything else creates locks
@@ -70,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stdout)
     sys.setswitchinterval(0.0005)  # hand the GIL over quickly: OpenFlow round trips matter
-    from mec.config import run_dir
-    from mec.proc import PidRecord, write_record
+    from mec.core.config import run_dir
+    from mec.core.proc import PidRecord, write_record
 
     pid_file = Path(args.pid_file) if args.pid_file else run_dir() / f"ctl-{args.ofp_port}.pid"
     # A record `mec clean` understands: it signals the pid only while its command line
@@ -82,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from controller import app as appmod
 
-    appmod.CONFIG = appmod.AppConfig(
-        rest_host=args.rest_host, rest_port=args.rest_port, ofp_port=args.ofp_port,
-        state_file=args.state_file, topology_file=args.topology_file, drain_s=args.drain_s)
+    appmod.CONFIG = settings
     of_args = ["--ofp-listen-host", args.ofp_host, "--ofp-tcp-listen-port", str(args.ofp_port)]
     if args.line == "ryu":
         from ryu.cmd import manager

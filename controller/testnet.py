@@ -9,7 +9,7 @@ connection, to check that a re-steer lets established connections drain). Links 
 switch-side veth end to another switch (the technique of Mininet's
 examples/mobility.py), keeping the UE's MAC, IP and ARP cache.
 
-Every name carries ``mec.config.PREFIX``; ``stop()`` removes exactly what was made.
+Every name carries ``mec.core.config.PREFIX``; ``stop()`` removes exactly what was made.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mec import config
+from mec.core import config
 
 LOG = logging.getLogger(__name__)
 

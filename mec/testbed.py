@@ -20,7 +20,9 @@ from typing import Any, Optional
 
 from controller.client import NetworkManagerClient
 from controller.process import ControllerProcess
-from mec import config
+from mec.core import config
+from mec.edge.images import ensure_ue_image
+from topologies.backends import get_backend
 from topologies.model import Topology
 from topologies.net import MecNetwork
 
@@ -78,7 +80,8 @@ class Testbed:
                 URL_FILE.write_text(self.controller.url + "\n")  # for `mec flows`
             self.network = MecNetwork(self.topology, controller=addr, nm_client=client,
                                       events=self.events, seed=self.seed,
-                                      backend=self.backend).start()
+                                      backend=get_backend(self.backend,
+                                                          ue_image=ensure_ue_image)).start()
         except BaseException:
             self.stop()
             raise

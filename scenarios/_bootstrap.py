@@ -1,9 +1,10 @@
 """Let ``sudo python3 scenarios/NAME.py`` work with whatever ``python3`` is first on PATH.
 
-A scenario run as a script calls :func:`ensure_environment` before importing
-anything of the project. It puts the checkout (the parent of ``scenarios/``)
-first on ``sys.path`` and checks that the project's dependencies import. If they
-do not (a system Python without them), it re-executes the script with the
+A scenario run as a script imports this module first, as ``import _bootstrap``
+(Python puts the script's folder, ``scenarios/``, first on ``sys.path``); the
+import calls :func:`ensure_environment` for the script. It puts the checkout
+(the parent of ``scenarios/``) first on ``sys.path`` and checks that the
+project's dependencies import. If they do not (a system Python without them), it re-executes the script with the
 project's own interpreter, ``.venv/bin/python`` of the checkout, with the same
 arguments; the environment variable ``MEC_REEXEC`` guards against a loop.
 
@@ -58,3 +59,7 @@ def ensure_environment(script: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(argv[0], argv, env)
+
+
+if __name__ == "_bootstrap":  # imported by a scenario script (see the module docstring)
+    ensure_environment(sys.argv[0])

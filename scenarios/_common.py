@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from mec.progress import EXIT_INTERRUPTED, StopGuard
-from mec.results import Metric, ResultDir, SummarySpec, environment, format_table
+from mec.measure.progress import EXIT_INTERRUPTED, StopGuard
+from mec.measure.results import Metric, ResultDir, SummarySpec, environment, format_table
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ def prepare(images: Sequence[str]) -> None:
     if os.geteuid() != 0:
         raise SystemExit("this scenario builds namespaces, OVS bridges and Docker engines: "
                          "run it as root (sudo)")
-    from mec import daemons
-    from mec.images import ensure_images
+    from mec.host import daemons
+    from mec.edge.images import ensure_images
 
     daemons.ensure_all()
     ensure_images(list(images))

@@ -21,7 +21,7 @@ requests still in flight then are lost, and count as failed):
 * failover_s: kill -> ``failover.end`` (the Network Manager has re-steered the
   user to the promoted backup; ``reroute_ms`` is the FlowMod + Barrier time);
 * interruption_s: the gap without any successful reply at the UE that spans the
-  kill (:func:`mec.metrics.gap_at`); failed: requests without a 2xx reply;
+  kill (:func:`mec.measure.metrics.gap_at`); failed: requests without a 2xx reply;
 * served_by: the replica answering requests sent after ``failover.end`` and
   backup_serves = 1 when that is the former backup only; lat_after_ms: median
   latency after the failover (the backup sits one `mec` link away).
@@ -40,13 +40,7 @@ failover time per repetition).
 from __future__ import annotations
 
 if __name__ == "__main__":  # run as a script: find the checkout and its Python environment
-    import os as _os
-    import sys as _sys
-
-    _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
-    from scenarios._bootstrap import ensure_environment
-
-    ensure_environment(__file__)
+    import _bootstrap  # noqa: F401 (scenarios/ is first on sys.path when a script runs)
 
 import argparse
 import logging
@@ -56,7 +50,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from mec.results import ResultDir, SummarySpec
+from mec.measure.results import ResultDir, SummarySpec
 from scenarios import _common
 
 log = logging.getLogger(__name__)
@@ -105,7 +99,7 @@ def rep_metrics(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_k
     sent after ``failover.end``; ``backup_serves`` is 1 only if the former
     BACKUP answered every one of them.
     """
-    from mec import metrics
+    from mec.measure import metrics
 
     down = _first(events, "replica.down", t_kill, cloudlet=killed)
     end = _first(events, "failover.end", t_kill, failed=killed)
@@ -153,10 +147,10 @@ def timeline_marks(events: Sequence[Mapping[str, Any]], t_kill: float,
 
 # ---------------------------------------------------------------------- figures
 def make_plots(run_dir: Path, groups: Mapping[str, list]) -> list[Path]:
-    from mec.events import read as read_events
-    from mec.plots import timeline
-    from mec.probelog import read_csv
-    from mec.results import read_rows, to_number
+    from mec.core.events import read as read_events
+    from mec.measure.plots import timeline
+    from mec.measure.probelog import read_csv
+    from mec.measure.results import read_rows, to_number
 
     rows = [r for r in read_rows(run_dir / f"{NAME}.csv") if to_number(r.get("interruption_s"))
             is not None]
@@ -182,7 +176,7 @@ def make_plots(run_dir: Path, groups: Mapping[str, list]) -> list[Path]:
 
 
 def _num(text: Any) -> str:
-    from mec.results import to_number
+    from mec.measure.results import to_number
 
     v = to_number(text)
     return "?" if v is None else f"{v:.2f}"
@@ -192,9 +186,9 @@ def per_rep_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Interruption at the UE per repetition (bars), detection and failover time (marks)."""
     import matplotlib.pyplot as plt
 
-    from mec.metrics import summarize
-    from mec.plots import DPI, PALETTE
-    from mec.results import to_number
+    from mec.core.stats import summarize
+    from mec.measure.plots import DPI, PALETTE
+    from mec.measure.results import to_number
 
     reps = [int(r["rep"]) for r in rows]
     inter = [to_number(r["interruption_s"]) for r in rows]
@@ -260,8 +254,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mec.images import RECIPES
-    from mec.progress import Progress
+    from mec.edge.images import RECIPES
+    from mec.measure.progress import Progress
     from topologies.loader import load
 
     _common.quiet_logs(args)
@@ -271,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
     topo_path = args.topology or DEFAULT_TOPOLOGY
     topo = load(topo_path)
     n_cloudlets = len(topo.cloudlets)
-    from mec.scheduler import POLICIES
+    from mec.orchestrator.scheduler import POLICIES
 
     if args.policy not in POLICIES:
         raise SystemExit(f"--policy {args.policy!r}: choose from {', '.join(sorted(POLICIES))}")
@@ -319,12 +313,12 @@ def one_repetition(rd: ResultDir, rep: int, topo: Any, ue: str, args: argparse.N
                    warmup: float, after: float,
                    set_testbed: Optional[Callable[[Any], None]]) -> dict[str, Any]:
     """Fresh testbed, deploy, probe, kill the primary's cloudlet, wait, measure."""
-    from mec import config
-    from mec.events import EventLog
+    from mec.core import config
+    from mec.core.events import EventLog
     from mec.orchestrator import EdgeOrchestrator
-    from mec.probe import ProbeProcess
-    from mec.scheduler import ServiceSpec
-    from mec.service_manager import HealthPolicy
+    from mec.measure.probe import ProbeProcess
+    from mec.orchestrator.scheduler import ServiceSpec
+    from mec.service.manager import HealthPolicy
     from mec.testbed import Testbed
 
     events = EventLog(rd.path / events_file(rep))

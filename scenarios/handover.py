@@ -31,13 +31,7 @@ strategy, each on a fresh testbed. Per move:
 from __future__ import annotations
 
 if __name__ == "__main__":  # run as a script: find the checkout and its Python environment
-    import os as _os
-    import sys as _sys
-
-    _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
-    from scenarios._bootstrap import ensure_environment
-
-    ensure_environment(__file__)
+    import _bootstrap  # noqa: F401 (scenarios/ is first on sys.path when a script runs)
 
 import argparse
 import itertools
@@ -47,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from mec.results import ResultDir, SummarySpec
+from mec.measure.results import ResultDir, SummarySpec
 from scenarios import _common
 
 log = logging.getLogger(__name__)
@@ -126,7 +120,7 @@ def moves_of(sites: Sequence[str], count: int) -> list[str]:
 def move_row(records: Sequence[Any], events: Sequence[Any], move: Any, end: float,
              new_instance: str, sla_ms: float, strategy: str) -> dict[str, Any]:
     """The numbers of one move from the probe records and orchestrator events in its window."""
-    from mec import metrics
+    from mec.measure import metrics
 
     window = [r for r in records if move.t_request <= r.t_send < end]
     evs = [e for e in events if move.t_request <= e.t < end]
@@ -165,9 +159,9 @@ def move_row(records: Sequence[Any], events: Sequence[Any], move: Any, end: floa
 
 # ---------------------------------------------------------------------- plots
 def make_plots(run_dir: Path, groups: Mapping[str, list]) -> list[Path]:
-    from mec.events import read as read_events
-    from mec.plots import grouped_bars, timeline
-    from mec.probelog import read_csv
+    from mec.core.events import read as read_events
+    from mec.measure.plots import grouped_bars, timeline
+    from mec.measure.probelog import read_csv
 
     paths = []
     config = _read_json(run_dir / "config.json")
@@ -223,7 +217,7 @@ def ratio_report(summary: Mapping[str, Any]) -> str:
 
 # ---------------------------------------------------------------------- run
 def run(args: argparse.Namespace) -> int:
-    from mec.progress import Progress
+    from mec.measure.progress import Progress
     from topologies.loader import load
 
     _common.quiet_logs(args)
@@ -275,10 +269,10 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
                  args: argparse.Namespace, progress: Any,
                  on_row: Callable[[int, dict], None]) -> list[dict]:
     """Deploy with STRATEGY on a fresh testbed, make the moves under the probe, return rows."""
-    from mec.events import EventLog
+    from mec.core.events import EventLog
     from mec.orchestrator import EdgeOrchestrator
-    from mec.probe import ProbeProcess
-    from mec.scheduler import ServiceSpec
+    from mec.measure.probe import ProbeProcess
+    from mec.orchestrator.scheduler import ServiceSpec
     from mec.testbed import Testbed
 
     events = EventLog(rd.file(f"events-{label}.jsonl"))

@@ -24,13 +24,7 @@ launch_s (start_s + ready_s), total_s (pull_s + launch_s).
 from __future__ import annotations
 
 if __name__ == "__main__":  # run as a script: find the checkout and its Python environment
-    import os as _os
-    import sys as _sys
-
-    _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
-    from scenarios._bootstrap import ensure_environment
-
-    ensure_environment(__file__)
+    import _bootstrap  # noqa: F401 (scenarios/ is first on sys.path when a script runs)
 
 import argparse
 import logging
@@ -39,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from mec.results import ResultDir, SummarySpec
+from mec.measure.results import ResultDir, SummarySpec
 from scenarios import _common
 
 log = logging.getLogger(__name__)
@@ -96,14 +90,14 @@ def launch(em, instance: str, ref: str, timeout: float) -> dict[str, float]:
 
 
 def make_plots(run_dir: Path, groups: Mapping[str, list]) -> list[Path]:
-    from mec.plots import startup_figure
+    from mec.measure.plots import startup_figure
 
     order = [i for i in IMAGES if any(g["group"]["image"] == i for g in groups[NAME])]
     return [startup_figure(groups[NAME], run_dir / "startup.png", images=order)]
 
 
 def run(args: argparse.Namespace) -> int:
-    from mec.progress import Progress
+    from mec.measure.progress import Progress
     from topologies.loader import from_dict, load
 
     _common.quiet_logs(args)
@@ -124,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(reps)
 
     def measure(rd: ResultDir, set_testbed: Callable[[Any], None]) -> None:
-        from mec.edge_manager import EdgeManager
-        from mec.images import registry_ref
+        from mec.edge.manager import EdgeManager
+        from mec.edge.images import registry_ref
         from mec.testbed import Testbed
 
         table = rd.table(NAME, COLUMNS)

@@ -45,13 +45,7 @@ per period, means with 95% CI and every repetition.
 from __future__ import annotations
 
 if __name__ == "__main__":  # run as a script: find the checkout and its Python environment
-    import os as _os
-    import sys as _sys
-
-    _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
-    from scenarios._bootstrap import ensure_environment
-
-    ensure_environment(__file__)
+    import _bootstrap  # noqa: F401 (scenarios/ is first on sys.path when a script runs)
 
 import argparse
 import logging
@@ -65,7 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from mec.results import ResultDir, SummarySpec
+from mec.measure.results import ResultDir, SummarySpec
 from scenarios import _common
 
 log = logging.getLogger(__name__)
@@ -274,7 +268,7 @@ def _replace(path: Path, data: bytes) -> None:
 
 # ---------------------------------------------------------------------- figure
 def make_plots(run_dir: Path, groups: Mapping[str, list]) -> list[Path]:
-    from mec.results import read_rows
+    from mec.measure.results import read_rows
 
     rows = read_rows(run_dir / f"{NAME}.csv")
     if not groups.get(NAME):
@@ -293,8 +287,8 @@ def sync_figure(groups: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str,
     """
     import matplotlib.pyplot as plt
 
-    from mec.plots import DPI, PALETTE
-    from mec.results import to_number
+    from mec.measure.plots import DPI, PALETTE
+    from mec.measure.results import to_number
 
     periods = sorted({float(g["group"]["period_s"]) for g in groups})
     by_period = {float(g["group"]["period_s"]): g for g in groups}
@@ -390,8 +384,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mec.images import RECIPES
-    from mec.progress import Progress
+    from mec.edge.images import RECIPES
+    from mec.measure.progress import Progress
     from topologies.loader import load
 
     _common.quiet_logs(args)
@@ -402,7 +396,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--image {args.image!r}: choose from {', '.join(RECIPES)}")
     if args.controller == "none":
         raise SystemExit("--controller none: moves need the Network Manager (use os-ken or ryu)")
-    from mec.scheduler import POLICIES
+    from mec.orchestrator.scheduler import POLICIES
 
     if args.policy not in POLICIES:
         raise SystemExit(f"--policy {args.policy!r}: choose from {', '.join(sorted(POLICIES))}")
@@ -422,7 +416,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(reps * len(periods))
 
     def measure(rd: ResultDir, set_testbed: Callable[[Any], None]) -> None:
-        from mec.events import EventLog
+        from mec.core.events import EventLog
         from mec.testbed import Testbed
 
         table = rd.table(NAME, COLUMNS)
@@ -453,7 +447,7 @@ def run(args: argparse.Namespace) -> int:
 
 def wipe_data(topo: Any) -> None:
     """Remove the service's data directories (ours: under the state dir, by prefix)."""
-    from mec.datasync import data_dir
+    from mec.service.datasync import data_dir
 
     for c in topo.cloudlets:
         shutil.rmtree(data_dir(SERVICE, c.name), ignore_errors=True)
@@ -491,10 +485,10 @@ def one_period(tb: Any, events: Any, period: float, reps: int, done: int, ue: st
                replicas: int, state_bytes: int, args: argparse.Namespace, rng: random.Random,
                table: Any, rounds_table: Any, progress: Any) -> int:
     """Deploy with PERIOD, run REPS moves, undeploy; returns the count of measurements done."""
-    from mec import config
-    from mec.datasync import data_dir
+    from mec.core import config
+    from mec.service.datasync import data_dir
     from mec.orchestrator import EdgeOrchestrator
-    from mec.scheduler import ServiceSpec
+    from mec.orchestrator.scheduler import ServiceSpec
 
     wipe_data(tb.topology)
     site_names = list(tb.topology.site_names)

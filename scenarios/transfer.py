@@ -28,13 +28,7 @@ are timed one by one:
 from __future__ import annotations
 
 if __name__ == "__main__":  # run as a script: find the checkout and its Python environment
-    import os as _os
-    import sys as _sys
-
-    _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
-    from scenarios._bootstrap import ensure_environment
-
-    ensure_environment(__file__)
+    import _bootstrap  # noqa: F401 (scenarios/ is first on sys.path when a script runs)
 
 import argparse
 import logging
@@ -45,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from mec.results import ResultDir, SummarySpec
+from mec.measure.results import ResultDir, SummarySpec
 from scenarios import _common
 
 log = logging.getLogger(__name__)
@@ -89,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def make_plots(run_dir: Path, groups: Mapping[str, list]) -> list[Path]:
-    from mec.plots import transfer_figure
+    from mec.measure.plots import transfer_figure
     from topologies.model import PROFILES
 
     labels = {}
@@ -102,8 +96,8 @@ def make_plots(run_dir: Path, groups: Mapping[str, list]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mec.images import RECIPES
-    from mec.progress import Progress
+    from mec.edge.images import RECIPES
+    from mec.measure.progress import Progress
     from topologies.loader import from_dict
 
     _common.quiet_logs(args)
@@ -120,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(reps)
 
     def measure(rd: ResultDir, set_testbed: Callable[[Any], None]) -> None:
-        from mec.edge_manager import EdgeManager, transfer_image
-        from mec import config
-        from mec.images import registry_ref
+        from mec.edge.manager import EdgeManager, transfer_image
+        from mec.core import config
+        from mec.edge.images import registry_ref
         from mec.testbed import Testbed
 
         table = rd.table(NAME, COLUMNS)

@@ -8,9 +8,10 @@ and its extra ``addHost`` parameters.
   its own network namespace that sees the machine's file system.
 * ``"containernet"`` (where the Containernet fork of Mininet is the ``mininet``
   module, see docs/containernet.md): UEs become Containernet ``Docker`` hosts,
-  containers of the machine's (build) Docker engine made from the ``ue`` image
-  (``mec.images.UE_RECIPE``), with the checkout mounted read-only at the same
-  path and on ``PYTHONPATH`` so that ``python3 -m mec.probe`` runs in them.
+  containers of the machine's (build) Docker engine made from a UE image that the
+  caller supplies (``get_backend(..., ue_image=...)``: the testbed passes
+  ``mec.edge.images.ensure_ue_image``, which builds it once), with the checkout mounted read-only at the same
+  path and on ``PYTHONPATH`` so that ``python3 -m mec.measure.probe`` runs in them.
   Cloudlets and the cloud stay plain hosts: each cloudlet runs its own dockerd
   (own image cache, pulls crossing the emulated links), which Containernet's
   Docker hosts cannot give, since they all share the one engine and its cache.
@@ -29,9 +30,9 @@ import logging
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Optional
 
-from mec import config
+from mec.core import config
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class Backend:
     host_classes: dict[str, type] = field(default_factory=dict)
     #: the Python a UE runs the probe with
     ue_python: str = sys.executable
+    #: gives the name of the UE image (building it if needed); Docker UEs only
+    ue_image: Optional[Callable[[], str]] = None
     _ue_params: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -70,18 +73,19 @@ class Backend:
         """Extra ``net.addHost`` keyword arguments (``cls`` and its parameters) for a node kind."""
         if kind == "ue" and self.docker_ues:
             if self._ue_params is None:
-                self._ue_params = _docker_ue_params()
+                if self.ue_image is None:
+                    raise RuntimeError(f"backend {self.name}: no UE image given "
+                                       "(get_backend(..., ue_image=...))")
+                self._ue_params = _docker_ue_params(self.ue_image())
             return {"cls": self.host_classes["ue"], **self._ue_params}
         return {}
 
 
-def _docker_ue_params() -> dict[str, Any]:
-    """Containernet ``Docker`` parameters of a UE; builds the UE image first if needed."""
-    from mec.images import ensure_ue_image
-
+def _docker_ue_params(image: str) -> dict[str, Any]:
+    """Containernet ``Docker`` parameters of a UE made from IMAGE."""
     repo = str(config.REPO_DIR)
     return {
-        "dimage": ensure_ue_image(),
+        "dimage": image,
         "dcmd": "/bin/bash",
         # Only the emulated network: no eth0 on the engine's default bridge.
         "network_mode": "none",
@@ -98,8 +102,11 @@ def engine_cgroup_driver() -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
-def get_backend(name: str = "mininet") -> Backend:
-    """The backend called NAME (one of BACKENDS); a clear error if it is not installed."""
+def get_backend(name: str = "mininet", ue_image: Optional[Callable[[], str]] = None) -> Backend:
+    """The backend called NAME (one of BACKENDS); a clear error if it is not installed.
+
+    UE_IMAGE gives the image of Docker UEs (Containernet), called when the first UE
+    is made."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
     if name == "auto":
@@ -119,7 +126,8 @@ def get_backend(name: str = "mininet") -> Backend:
         from mininet.net import Containernet
         from mininet.node import Docker
 
-        return Backend("containernet", Containernet, {"ue": Docker}, ue_python="python3")
+        return Backend("containernet", Containernet, {"ue": Docker}, ue_python="python3",
+                       ue_image=ue_image)
     from mininet.net import Mininet
 
     return Backend("mininet", Mininet)

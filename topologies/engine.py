@@ -19,8 +19,8 @@ from pathlib import Path
 
 import docker
 
-from mec import config
-from mec.proc import have, run, terminate, wait_until
+from mec.core import config
+from mec.core.proc import have, run, terminate, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class DockerEngine:
         import os
         import signal
 
-        from mec.proc import cmdline
+        from mec.core.proc import cmdline
 
         pids = [int(p.name) for p in Path("/proc").iterdir()
                 if p.name.isdigit() and str(self.exec_root) in cmdline(int(p.name))]

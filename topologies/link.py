@@ -54,7 +54,7 @@ from typing import Any, Dict, List, Optional
 from mininet.link import Intf, Link
 from mininet.node import Node
 
-from mec import config
+from mec.core import config
 from topologies import netem
 
 LOG = logging.getLogger(__name__)

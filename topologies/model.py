@@ -15,7 +15,7 @@ Shape of the network::
 Naming rules (they keep every interface name within Linux's 15 characters):
 site and node names match ``[a-z][a-z0-9]{0,5}``; sites, cloudlets, UEs and the
 cloud share one namespace. Machine names are built as ``PREFIX + name``
-(``mec.config.PREFIX``); when that would not leave room for an ``-eth99``
+(``mec.core.config.PREFIX``); when that would not leave room for an ``-eth99``
 suffix (a long ``MEC_PREFIX``), an index-based short name is used instead.
 """
 
@@ -28,7 +28,7 @@ from typing import Any, Iterator, Mapping, Optional, Union
 
 import networkx as nx
 
-from mec import config
+from mec.core import config
 
 #: Allowed site and node names (short: they end up in 15-character interface names).
 NAME_RE = re.compile(r"[a-z][a-z0-9]{0,5}")

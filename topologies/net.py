@@ -10,7 +10,7 @@
 * every link shaped as the topology says (`topologies.link.add_shaped_link`);
 * a Docker engine of its own in every cloudlet (`topologies.engine`), limited
   to the cloudlet's capacity, trusting the cloud registry;
-* the image registry in the cloud node (`mec.registry`);
+* the image registry in the cloud node (`topologies.registry`);
 * UE mobility: `move()` re-attaches a UE's access link to another site's switch.
 
 Use it as a context manager; everything it started is removed on exit.
@@ -27,9 +27,9 @@ from typing import Any, Optional
 from mininet.net import Mininet
 from mininet.node import Host, OVSSwitch, RemoteController
 
-from mec import config
-from mec.proc import run, wait_until
-from mec.registry import RegistryServer
+from mec.core import config
+from mec.core.proc import run, wait_until
+from topologies.registry import RegistryServer
 from topologies.backends import Backend, get_backend
 from topologies.datapath import ovs_datapath
 from topologies.engine import DockerEngine
@@ -61,13 +61,13 @@ class MecNetwork:
 
     def __init__(self, topology: Topology, controller: Optional[tuple[str, int]] = None,
                  nm_client: Any = None, events: Any = None, seed: int = 1,
-                 backend: str = "mininet"):
+                 backend: "str | Backend" = "mininet"):
         """controller: (ip, OpenFlow port) of the Network Manager, None = standalone switches;
         nm_client: its client (`controller.client.NetworkManagerClient`), which is given the
         switch graph and host attachments as soon as the switches exist;
-        backend: "mininet", "containernet" (UEs are Docker hosts) or "auto"
-        (`topologies.backends`)."""
-        self.backend: Backend = get_backend(backend)
+        backend: "mininet", "containernet" (UEs are Docker hosts) or "auto", or a
+        `topologies.backends.Backend` made by the caller."""
+        self.backend: Backend = backend if isinstance(backend, Backend) else get_backend(backend)
         self.topology = topology
         self.controller = controller
         self.nm_client = nm_client

@@ -20,7 +20,7 @@ import os
 import subprocess
 from typing import Callable, Optional, Sequence
 
-from mec import config
+from mec.core import config
 
 LOG = logging.getLogger(__name__)
 

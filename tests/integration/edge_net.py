@@ -9,8 +9,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from mec import config
-from mec.proc import run, wait_until
+from mec.core import config
+from mec.core.proc import run, wait_until
 
 SUBNET = "10.9.7"
 
@@ -35,7 +35,7 @@ def edge_net(n_cloudlets: int = 2, engines: bool = True):
     from mininet.net import Mininet
     from mininet.node import OVSSwitch
 
-    from mec.registry import RegistryServer
+    from topologies.registry import RegistryServer
     from topologies.engine import DockerEngine
 
     p = config.PREFIX

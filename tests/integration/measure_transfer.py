@@ -14,8 +14,8 @@ import time
 
 from edge_net import SUBNET, edge_net
 
-from mec.edge_manager import EdgeManager, transfer_image
-from mec.images import registry_ref
+from mec.edge.manager import EdgeManager, transfer_image
+from mec.edge.images import registry_ref
 
 
 def main(image: str, reps: int) -> None:

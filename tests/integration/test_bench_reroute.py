@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from controller import bench
+from mec.cli.bench import reroute as bench
 
 pytestmark = pytest.mark.integration
 

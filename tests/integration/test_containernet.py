@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mec import config
-from mec.images import UE_RECIPE
-from topologies.backends import containernet_available, ue_containers
+from mec.core import config
+from mec.edge.images import UE_RECIPE, ensure_ue_image
+from topologies.backends import containernet_available, get_backend, ue_containers
 from topologies.loader import load
 from topologies.net import MecNetwork
 
@@ -36,7 +36,8 @@ def _docker_inspect(name: str, fmt: str) -> str:
 
 @pytest.fixture(scope="module")
 def net():
-    network = MecNetwork(load(TOPO), controller=None, backend="containernet")
+    network = MecNetwork(load(TOPO), controller=None,
+                         backend=get_backend("containernet", ue_image=ensure_ue_image))
     try:
         network.start()
         yield network
@@ -87,7 +88,7 @@ def test_probe_runs_in_the_docker_ue_against_a_cloudlet(net, tmp_path):
                 break
         assert "c2-web" in out, out
         # The project's probe, run by the image's python3 from the read-only checkout mount.
-        proc = ue.popen([net.backend.ue_python, "-m", "mec.probe", "--url", url, "--rate", "20",
+        proc = ue.popen([net.backend.ue_python, "-m", "mec.measure.probe", "--url", url, "--rate", "20",
                          "--duration", "1", "--timeout", "2", "--out", "/tmp/probe.csv"],
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         stdout, stderr = proc.communicate(timeout=30)

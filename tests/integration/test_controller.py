@@ -16,7 +16,7 @@ from controller.client import NetworkManagerError
 from controller.cookies import FlowKind
 from controller.process import ControllerProcess
 from controller.testnet import SiteNet, slow_body
-from mec import config
+from mec.core import config
 
 pytestmark = pytest.mark.integration
 

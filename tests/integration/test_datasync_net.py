@@ -4,10 +4,10 @@ import time
 
 import pytest
 
-from mec import config
-from mec.datasync import DataSync, Replica, data_volume
-from mec.edge_manager import EdgeManager
-from mec.images import registry_ref
+from mec.core import config
+from mec.service.datasync import DataSync, Replica, data_volume
+from mec.edge.manager import EdgeManager
+from mec.edge.images import registry_ref
 
 from edge_net import SUBNET, edge_net
 

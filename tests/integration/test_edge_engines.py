@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from mec import config
-from mec.edge_manager import CapacityError, EdgeManager, transfer_image
-from mec.images import registry_ref
+from mec.core import config
+from mec.edge.manager import CapacityError, EdgeManager, transfer_image
+from mec.edge.images import registry_ref
 
 from edge_net import SUBNET, edge_net
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from mec import config
-from mec.clean import clean
-from mec.proc import run
+from mec.core import config
+from mec.host.clean import clean
+from mec.core.proc import run
 
 pytestmark = pytest.mark.integration
 P = config.PREFIX
@@ -79,7 +79,7 @@ def test_tcp_crosses_a_userspace_ovs_bridge(two_hosts_on_ovs):
 
 
 def test_smoke_pulls_runs_and_answers_then_leaves_nothing():
-    from mec.smoke import run_smoke
+    from mec.host.smoke import run_smoke
 
     result = run_smoke("busybox")
     assert result["answer"] == f"{P}c0/smoke"
@@ -104,7 +104,7 @@ def test_clean_after_kill_minus_9_then_next_run_works():
         assert not report.errors, report.errors
         assert any("docker engine" in item for item in report.removed)
         assert not any(_ours_left().values()), _ours_left()
-        from mec.smoke import run_smoke
+        from mec.host.smoke import run_smoke
         assert run_smoke("busybox")["answer"] == f"{P}c0/smoke"
     finally:
         if proc.poll() is None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mec.clean import clean
+from mec.host.clean import clean
 from mec.testbed import Testbed
 from topologies.loader import load
 
@@ -35,8 +35,8 @@ def test_standalone_mode_refuses_a_looped_topology_and_creates_nothing():
 
 
 def test_cloudlet_capacity_is_enforced_by_the_kernel_on_its_containers():
-    from mec.edge_manager import EdgeManager
-    from mec.images import registry_ref
+    from mec.edge.manager import EdgeManager
+    from mec.edge.images import registry_ref
     from topologies.loader import from_dict
 
     topo = from_dict({"name": "cap", "sites": [{"name": "s1", "cloudlets": [
@@ -63,8 +63,8 @@ def test_kill_9_of_a_running_topology_then_clean_then_a_new_run_works():
     import subprocess
     import sys
 
-    from mec.proc import read_record
-    from mec import config
+    from mec.core.proc import read_record
+    from mec.core import config
 
     argv = [sys.executable, "-m", "mec.cli", "net", "up", str(TOPO_DIR / "line2.yaml"),
             "--hold", "300"]

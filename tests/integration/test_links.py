@@ -28,7 +28,7 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
 ]
 
-from mec import config
+from mec.core import config
 from topologies.model import LinkParams  # noqa: E402 (after the root check)
 
 P = config.PREFIX

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mec import config
-from mec.clean import clean
-from mec.images import registry_ref
+from mec.core import config
+from mec.host.clean import clean
+from mec.edge.images import registry_ref
 from mec.testbed import Testbed
 from topologies.loader import load
 
@@ -101,7 +101,7 @@ def test_moved_ue_reaches_the_other_site_and_the_controller_sees_it(testbed):
 
 
 def test_a_scripted_schedule_plays_on_time_and_announces_each_move(testbed):
-    from mec.events import EventLog
+    from mec.core.events import EventLog
     from topologies.mobility import scripted
 
     net = testbed.network

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from mec import metrics
-from mec.events import EventLog
+from mec.measure import metrics
+from mec.core.events import EventLog
 from mec.orchestrator import EdgeOrchestrator
-from mec.probe import ProbeProcess
-from mec.scheduler import ServiceSpec
+from mec.measure.probe import ProbeProcess
+from mec.orchestrator.scheduler import ServiceSpec
 from mec.testbed import Testbed
 from topologies.loader import load
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from mec import metrics
-from mec.probe import Probe, first_token, regex_parser
-from mec.probelog import read_csv
+from mec.measure import metrics
+from mec.measure.probe import Probe, first_token, regex_parser
+from mec.measure.probelog import read_csv
 
 REPO = Path(__file__).resolve().parents[2]
 PORTS = range(18080, 18100)
@@ -92,7 +92,7 @@ def server():
 
 
 def _probe_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "mec.probe", *args]
+    return [sys.executable, "-m", "mec.measure.probe", *args]
 
 
 def _env() -> dict:

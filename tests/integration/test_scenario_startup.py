@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mec import config
+from mec.core import config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from mec import images
-from topologies import backends, datapath
+from mec.edge import images
+from topologies import backends
+from topologies import datapath
 
 
 def test_mininet_backend_uses_plain_hosts():

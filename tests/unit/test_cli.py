@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from mec import __version__
-from mec.cli import build_parser, main
+from mec.cli.main import build_parser, main
 
 
 def test_version_flag(capsys):

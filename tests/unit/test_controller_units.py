@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from controller import cookies, plan
+from controller import cookies
+
+from controller import plan
 from controller.cookies import FlowKind
 from controller.model import (
     RequestError,
@@ -141,7 +143,7 @@ def test_state_rejects_unknown_names_and_bad_roles():
 
 
 def test_flows_cli_decodes_cookies_and_skips_foreign_flows():
-    from controller.cli import decode_rows
+    from mec.cli.flows import decode_rows
 
     c = cookies.encode(FlowKind.STEER_FWD, 1, 2, 3)
     flows = [

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mec.datasync import (DataSync, Replica, SyncRound, SyncTarget, RsyncStats, compare_trees,
+from mec.service.datasync import (DataSync, Replica, SyncRound, SyncTarget, RsyncStats, compare_trees,
                           data_volume, parse_rsync_stats, tree_checksums)
 
 STATS = """

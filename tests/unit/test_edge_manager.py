@@ -3,8 +3,8 @@
 import docker.errors
 import pytest
 
-from mec import config
-from mec.edge_manager import (CapacityError, EdgeManager, ImageNotCachedError, admission_error,
+from mec.core import config
+from mec.edge.manager import (CapacityError, EdgeManager, ImageNotCachedError, admission_error,
                               container_name, instance_from_attrs, parse_pull_stream,
                               reservations, split_ref)
 

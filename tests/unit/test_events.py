@@ -1,4 +1,4 @@
-"""Unit tests of mec.events: ordering, file format, spans, subscriptions, threads."""
+"""Unit tests of mec.core.events: ordering, file format, spans, subscriptions, threads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mec import events as ev
+from mec.core import events as ev
 
 
 def test_emit_writes_json_lines_that_read_back(tmp_path):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mec import images
+from mec.edge import images
 
 
 def test_recipes_are_the_papers_three_classes():

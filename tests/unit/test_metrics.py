@@ -1,4 +1,4 @@
-"""Unit tests of mec.metrics on synthetic probe logs whose numbers are known exactly."""
+"""Unit tests of mec.measure.metrics (and mec.core.stats) on synthetic probe logs whose numbers are known exactly."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from mec import metrics as m
-from mec.probelog import ProbeRecord, read_csv, write_csv
+from mec.core import stats
+from mec.measure import metrics as m
+from mec.measure.probelog import ProbeRecord, read_csv, write_csv
 
 T0, PERIOD = 10.0, 0.01
 
@@ -112,7 +113,7 @@ def test_csv_round_trip_and_analysis_from_a_path(tmp_path):
 
 
 def test_summarize_uses_student_t_interval():
-    s = m.summarize([1, 2, 3, 4, 5])
+    s = stats.summarize([1, 2, 3, 4, 5])
     half = 2.776 * math.sqrt(2.5) / math.sqrt(5)
     assert s["n"] == 5 and s["mean"] == 3 and s["median"] == 3
     assert s["std"] == pytest.approx(math.sqrt(2.5))
@@ -121,14 +122,14 @@ def test_summarize_uses_student_t_interval():
 
 
 def test_summarize_small_and_large_samples():
-    assert m.summarize([]) == {"n": 0, "mean": None, "ci95_low": None, "ci95_high": None, "median": None,
+    assert stats.summarize([]) == {"n": 0, "mean": None, "ci95_low": None, "ci95_high": None, "median": None,
                                "p5": None, "p95": None, "min": None, "max": None, "std": None}
-    one = m.summarize([4.2])
+    one = stats.summarize([4.2])
     assert one["mean"] == 4.2 and one["std"] is None and one["ci95_low"] is None
-    assert m.t_critical_95(29) == 2.045  # 30 repetitions, as in the paper
-    assert m.t_critical_95(31) == 1.96
+    assert stats.t_critical_95(29) == 2.045  # 30 repetitions, as in the paper
+    assert stats.t_critical_95(31) == 1.96
     xs = [0.0, 2.0] * 20  # n = 40: normal approximation
-    s = m.summarize(xs)
+    s = stats.summarize(xs)
     assert s["ci95_high"] - s["mean"] == pytest.approx(1.96 * s["std"] / math.sqrt(40))
     with pytest.raises(ValueError):
-        m.summarize([1.0, float("nan")])
+        stats.summarize([1.0, float("nan")])

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-from topologies import cli
+from mec.cli import net as cli
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,9 +5,9 @@ import pytest
 from matplotlib import colors as mcolors
 from matplotlib.image import imread
 
-from mec.plots import PALETTE, startup_figure, timeline, transfer_figure
-from mec.probelog import ProbeRecord
-from mec.results import summarize_rows
+from mec.measure.plots import PALETTE, startup_figure, timeline, transfer_figure
+from mec.measure.probelog import ProbeRecord
+from mec.measure.results import summarize_rows
 
 
 def _has_colour(img: np.ndarray, hex_colour: str, min_pixels: int = 50) -> bool:

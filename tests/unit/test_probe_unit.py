@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from mec import metrics, probe
-from mec.probelog import ProbeRecord, write_csv
+from mec.cli import metrics as cli_metrics
+from mec.cli import probe as cli_probe
+from mec.measure import probe
+from mec.measure.probelog import ProbeRecord, write_csv
 
 
 def test_reply_parsing_statuses_and_replica():
@@ -24,8 +26,8 @@ def test_reply_parsing_statuses_and_replica():
 def test_cli_subcommands_register(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()
-    probe.register(sub)
-    metrics.register(sub)
+    cli_probe.register(sub)
+    cli_metrics.register(sub)
     args = parser.parse_args(["probe", "--url", "http://10.0.0.1:8080/", "--out", "x.csv", "--rate", "300"])
     assert args.func is probe.run_cli and args.rate == 300 and args.timeout == 1.0
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mec.proc import CommandError, PidRecord, cmdline, read_record, run, terminate, wait_until, write_record
+from mec.core.proc import CommandError, PidRecord, cmdline, read_record, run, terminate, wait_until, write_record
 
 
 def test_run_raises_with_output_tail():

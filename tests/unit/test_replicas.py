@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from mec.replicas import BACKUP, PRIMARY, SECONDARY, InvariantError, ReplicaSet
+from mec.orchestrator.replicas import BACKUP, PRIMARY, SECONDARY, InvariantError, ReplicaSet
 
 
 def three() -> ReplicaSet:

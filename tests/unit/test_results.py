@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mec.metrics import summarize
-from mec.progress import EXIT_INTERRUPTED, Progress, StopGuard
-from mec.results import (ResultDir, SummarySpec, environment, find_runs, format_table, read_rows,
+from mec.core.stats import summarize
+from mec.measure.progress import EXIT_INTERRUPTED, Progress, StopGuard
+from mec.measure.results import (ResultDir, SummarySpec, environment, find_runs, format_table, read_rows,
                          summarize_rows)
 
 ROWS = [

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from mec import run_cmd
-from mec.probelog import ProbeRecord, write_csv
-from mec.results import ResultDir
+from mec.cli import run as run_cmd
+from mec.measure.probelog import ProbeRecord, write_csv
+from mec.measure.results import ResultDir
 from scenarios import failover
 
 T_KILL = 110.0

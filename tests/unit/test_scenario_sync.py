@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from mec import run_cmd
-from mec.results import ResultDir
+from mec.cli import run as run_cmd
+from mec.measure.results import ResultDir
 from scenarios import sync
 from scenarios.sync import Stamp
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mec import run_cmd
-from mec.report import _cmd as report_cmd
-from mec.results import ResultDir
+from mec.cli import run as run_cmd
+from mec.cli.report import _cmd as report_cmd
+from mec.measure.results import ResultDir
 from scenarios import _bootstrap, startup, transfer
 from topologies.loader import from_dict
 

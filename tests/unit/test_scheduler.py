@@ -1,11 +1,11 @@
-"""Unit tests of mec.scheduler: eligibility, policies, prediction, promotion."""
+"""Unit tests of mec.orchestrator.scheduler: eligibility, policies, prediction, promotion."""
 
 from __future__ import annotations
 
 import networkx as nx
 import pytest
 
-from mec.scheduler import (
+from mec.orchestrator.scheduler import (
     POLICIES,
     CloudletStatus,
     MarkovPredictor,

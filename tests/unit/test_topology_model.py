@@ -8,7 +8,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from mec import config
+from mec.core import config
 from topologies.loader import from_dict, load
 from topologies.model import (
     MAX_MACHINE_NAME, PROFILES, Cloud, Link, LinkParams, Site, Topology, UnknownName, mac_for, vip,

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from mec import config
-from mec.transfer import transfer_file
+from mec.core import config
+from mec.edge.transfer import transfer_file
 
 
 @pytest.mark.skipif(not os.path.exists("/bin/busybox"), reason="needs busybox")

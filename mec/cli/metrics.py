@@ -1,0 +1,32 @@
+"""`mec metrics CSV...`: each probe log's numbers as JSON (mec.measure.metrics)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mec.core.stats import summarize
+from mec.measure.metrics import analyze
+
+
+def register(subparsers) -> None:
+    """Add ``mec metrics CSV...``: print each probe log's numbers as JSON."""
+    p = subparsers.add_parser("metrics", help="analyse user probe logs (interruption, latency, SLA, replicas)")
+    p.add_argument("csv", nargs="+", type=Path, help="probe CSV file(s)")
+    p.add_argument("--sla-ms", type=float, default=None, help="SLA latency bound for time_above_sla_s")
+    p.add_argument("--event-t", type=float, default=None,
+                   help="monotonic time of an event (e.g. a move): gap spanning it, who served after it")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    out = {str(path): analyze(path, sla_ms=args.sla_ms, event_t=args.event_t) for path in args.csv}
+    if len(args.csv) > 1:
+        out["summary"] = {
+            "interruption_s": summarize(r["interruption_s"] for r in out.values()),
+            "failed": summarize(r["failed"] for r in out.values()),
+        }
+    print(json.dumps(out, indent=2))
+    return 0
+

@@ -1,0 +1,173 @@
+"""The ``mec net`` command group: work with topology files and the emulated network.
+
+``mec net check FILE`` validates a topology file without creating anything.
+Further subcommands (``net up`` ...) are added by writing one function
+``_add_<name>(subparsers)`` that adds a parser with ``func=...`` and listing it
+in :data:`NET_SUBCOMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Optional
+
+from topologies.loader import TopologyError, load
+from topologies.mobility import from_topology
+from topologies.model import Topology
+
+_net_subparsers: Optional[argparse._SubParsersAction] = None
+
+
+def net_subparsers() -> argparse._SubParsersAction:
+    """The subparsers object of ``mec net`` (after :func:`register` ran)."""
+    if _net_subparsers is None:
+        raise RuntimeError("mec.cli.net.register() has not been called")
+    return _net_subparsers
+
+
+def load_or_report(path: str) -> Optional[Topology]:
+    """Load a topology; on errors print each one to stderr and return None (callers exit 2)."""
+    try:
+        return load(path)
+    except TopologyError as e:
+        for line in e.errors:
+            print(line, file=sys.stderr)
+        n = len(e.errors)
+        print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
+        return None
+
+
+def describe(topo: Topology) -> list[str]:
+    """Human-readable listing of a topology: sites, nodes with addresses, links, mobility."""
+    lines = [f"topology {topo.name} ({topo.source}), subnet {topo.subnet}, service VIPs {topo.vip_subnet}"]
+    for s in topo.sites:
+        lines.append(f"  site {s.name}: switch {topo.switch_name(s.name)} dpid {topo.dpid(s.name)}, "
+                     f"neighbours {', '.join(topo.neighbours(s.name)) or '-'}")
+        for c in s.cloudlets:
+            cap = f"cpus {c.cpus if c.cpus is not None else 'unlimited'}, memory " \
+                  f"{f'{c.memory_mb} MB' if c.memory_mb is not None else 'unlimited'}"
+            lines.append(f"    cloudlet {c.name} {c.ip} ({cap}; link {c.link.describe()})")
+        for u in topo.ues:
+            if u.site == s.name:
+                lines.append(f"    UE {u.name} {u.ip} (link {u.link.describe()})")
+        if topo.cloud.site == s.name:
+            lines.append(f"    cloud {topo.cloud.name} {topo.cloud.ip} (link {topo.cloud.link.describe()})")
+    for link in topo.links:
+        lines.append(f"  link {link.a} - {link.b}: {link.profile or 'custom'}, {link.params.describe()}")
+    for m in from_topology(topo):
+        lines.append(f"  move at {m.at_s:g} s: {m.ue} -> {m.to_site}")
+    return lines
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    topo = load_or_report(args.file)
+    if topo is None:
+        return 2
+    moves = from_topology(topo)
+    mob = f", {len(moves)} scheduled move{'s' if len(moves) != 1 else ''}" if moves else ""
+    print(f"{args.file}: OK: {topo.summary()}{mob} (delay mechanism is decided at run time)")
+    if args.list:
+        print("\n".join(describe(topo)))
+    return 0
+
+
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="validate a topology file (creates nothing)",
+                       description="Validate a topology file and print a summary; exit 2 listing every error.")
+    p.add_argument("file", metavar="FILE", help="topology YAML file, e.g. topologies/paper.yaml")
+    p.add_argument("-l", "--list", action="store_true", help="also list sites, nodes, addresses, links, moves")
+    p.set_defaults(func=cmd_check)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    topo = load_or_report(args.file)
+    if topo is None:
+        return 2
+    from mec.host import daemons
+    from mec.testbed import Testbed
+    from topologies.backends import get_backend
+
+    try:
+        get_backend(args.backend)  # fail early, with the reason, when it is not usable
+    except (ValueError, RuntimeError) as exc:
+        print(f"mec net up: {exc}", file=sys.stderr)
+        return 2
+    daemons.ensure_all()
+    controller = None if args.controller == "none" else args.controller
+    t0 = time.perf_counter()
+    with Testbed(topo, controller=controller, rest_port=args.rest_port,
+                 backend=args.backend) as tb:
+        net = tb.network
+        print("\n".join(describe(topo)))
+        print(f"backend: {net.backend.name}"
+              + (" (UEs are Docker hosts of the build engine)" if net.backend.docker_ues else ""))
+        print(f"up in {time.perf_counter() - t0:.1f} s; delay mechanism: "
+              f"{', '.join(sorted(net.delay_mechanisms - {'none'})) or 'none needed'}; "
+              f"registry at {net.registry_addr}")
+        if tb.controller:
+            print(f"Network Manager ({tb.controller_line}): REST {tb.controller.url}, "
+                  f"OpenFlow 127.0.0.1:{tb.controller.ofp_port}  (try: mec flows --url "
+                  f"{tb.controller.url})")
+        for name, info in net.hosts.items():
+            extra = (f", docker -H {net.engines[name].base_url}" if name in net.engines else "")
+            print(f"  {info.kind} {name}: {info.ip}, ip netns exec {info.node.name} ...{extra}")
+        if args.cli and sys.stdin.isatty():
+            from mininet.cli import CLI
+            CLI(net.net)
+        else:
+            print(f"holding the network {'until Ctrl-C' if not args.hold else f'{args.hold:g} s'}"
+                  , flush=True)
+            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            try:
+                if args.hold:
+                    time.sleep(args.hold)
+                else:
+                    signal.pause()
+            except KeyboardInterrupt:
+                pass
+        t1 = time.perf_counter()
+    print(f"torn down in {time.perf_counter() - t1:.1f} s")
+    return 0
+
+
+def _add_up(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="bring a topology up (switches, hosts, shaped links, engines, "
+                       "registry, controller) until Ctrl-C",
+                       description="Bring the emulated network of FILE up and keep it up until "
+                       "Ctrl-C (or --hold seconds), or open the Mininet CLI with --cli.")
+    p.add_argument("file", metavar="FILE", help="topology YAML file, e.g. topologies/paper.yaml")
+    p.add_argument("--controller", choices=("os-ken", "ryu", "none"), default="os-ken",
+                   help="Network Manager line; none = standalone switches (loop-free only)")
+    p.add_argument("--rest-port", type=int, default=None, help="REST port of the controller "
+                   "(default: a free port)")
+    p.add_argument("--backend", choices=("mininet", "containernet", "auto"), default="mininet",
+                   help="emulator: plain Mininet, or Containernet with UEs as Docker hosts "
+                   "(where installed, docs/containernet.md); auto = Containernet if importable")
+    p.add_argument("--cli", action="store_true", help="open the Mininet CLI (needs a terminal)")
+    p.add_argument("--hold", type=float, default=0.0, metavar="S",
+                   help="tear down after S seconds (default: wait for Ctrl-C)")
+    p.set_defaults(func=cmd_up)
+
+
+#: One function per ``mec net`` subcommand; each adds its parser to the given subparsers.
+NET_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_check, _add_up]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``net`` and its subcommands to the ``mec`` command."""
+    global _net_subparsers
+    net = subparsers.add_parser("net", help="topology files and the emulated network",
+                                description="Topology files and the emulated MEC network.")
+    _net_subparsers = net.add_subparsers(dest="net_command", metavar="SUBCOMMAND")
+
+    def _usage(_args: argparse.Namespace) -> int:
+        net.print_help()
+        return 2
+
+    net.set_defaults(func=_usage)
+    for add in NET_SUBCOMMANDS:
+        add(_net_subparsers)

@@ -1,0 +1,119 @@
+"""The machine-wide services the testbed stands on: Open vSwitch and the build Docker engine.
+
+Neither is started by an init system here (no systemd), so the set-up starts
+them itself and detects ones that already run (no duplicates). Both are shared
+machine services, not per-run resources: ``mec clean`` leaves them running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+from mec.core.proc import CommandError, alive, have, run, wait_until
+
+log = logging.getLogger(__name__)
+
+OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+OVS_RUN = Path("/run/openvswitch")
+DOCKER_SOCK = Path("/var/run/docker.sock")
+LOG_DIR = Path("/var/log/mec")
+
+
+def _pid_from(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def ovsdb_pid() -> int | None:
+    return _pid_from(OVS_RUN / "ovsdb-server.pid")
+
+
+def vswitchd_pid() -> int | None:
+    return _pid_from(OVS_RUN / "ovs-vswitchd.pid")
+
+
+def ovs_tso_enabled() -> bool:
+    """Whether userspace TSO is configured (needed for TCP through netdev bridges + veths)."""
+    proc = run(["ovs-vsctl", "--timeout=5", "get", "Open_vSwitch", ".",
+                "other_config:userspace-tso-enable"], check=False)
+    return proc.returncode == 0 and proc.stdout.strip().strip('"') == "true"
+
+
+def ovs_running() -> bool:
+    return ovsdb_pid() is not None and vswitchd_pid() is not None
+
+
+def start_ovs() -> str:
+    """Start ovsdb-server and ovs-vswitchd if they are not running; returns what was done.
+
+    ``other_config:userspace-tso-enable=true`` is set before ovs-vswitchd
+    starts (it is read only at start): without it TCP through the userspace
+    datapath over veths carries bad checksums (see docs/platform notes).
+    """
+    actions = []
+    if ovsdb_pid() is None:
+        run([OVS_CTL, "start", "--system-id=random", "--no-ovs-vswitchd"], timeout=60)
+        actions.append("started ovsdb-server")
+    if not ovs_tso_enabled():
+        run(["ovs-vsctl", "--no-wait", "init"])
+        run(["ovs-vsctl", "--no-wait", "set", "Open_vSwitch", ".",
+             "other_config:userspace-tso-enable=true"])
+        actions.append("set userspace-tso-enable=true")
+        if vswitchd_pid() is not None:
+            # The setting is read at start: a running vswitchd must restart.
+            run([OVS_CTL, "restart", "--no-ovsdb-server", "--system-id=random"], timeout=60)
+            actions.append("restarted ovs-vswitchd to apply it")
+    if vswitchd_pid() is None:
+        run([OVS_CTL, "start", "--system-id=random", "--no-ovsdb-server"], timeout=60)
+        actions.append("started ovs-vswitchd")
+    wait_until(lambda: run(["ovs-vsctl", "--timeout=2", "show"], check=False).returncode == 0,
+               timeout=20, what="ovs-vsctl to answer")
+    return ", ".join(actions) or "already running"
+
+
+def docker_engine_running() -> bool:
+    """Whether the build engine (default socket) answers."""
+    if not DOCKER_SOCK.exists():
+        return False
+    try:
+        import docker
+
+        client = docker.DockerClient(base_url=f"unix://{DOCKER_SOCK}", timeout=5)
+        client.ping()
+        client.close()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
+        return False
+
+
+def start_docker_engine() -> str:
+    """Start the machine's default Docker engine (used to build images) unless it answers."""
+    if docker_engine_running():
+        return "already running"
+    dockerd = have("dockerd")
+    if not dockerd:
+        raise RuntimeError("dockerd not found: install Debian package docker.io")
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    logfile = open(LOG_DIR / "dockerd.log", "ab")
+    subprocess.Popen([dockerd], stdout=logfile, stderr=subprocess.STDOUT,
+                     stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    logfile.close()
+    wait_until(docker_engine_running, timeout=60, what="the Docker engine to answer "
+               f"(log: {LOG_DIR / 'dockerd.log'})")
+    return "started dockerd"
+
+
+def ensure_all() -> dict[str, str]:
+    """Start every machine-wide service the testbed needs; report what was done."""
+    if os.geteuid() != 0:
+        raise PermissionError("starting OVS and dockerd needs root (run with sudo)")
+    try:
+        return {"openvswitch": start_ovs(), "docker": start_docker_engine()}
+    except CommandError as exc:
+        raise RuntimeError(f"could not start a service: {exc}") from exc

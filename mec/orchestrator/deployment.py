@@ -1,0 +1,73 @@
+"""The orchestrator's bookkeeping: one `Deployment` per service, and how its replicas read.
+
+A deployment is one service deployed for one user with one strategy: its
+virtual IP, image, replica set (`mec.orchestrator.replicas.ReplicaSet`), Service
+Manager and the user's site as the orchestrator last saw it. The helpers here
+only read: the instance name of a replica, the placement the replica set
+stands for, a one-replica copy of a spec (reactive migration keeps one).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from mec.orchestrator import scheduler
+from mec.orchestrator.replicas import BACKUP, PRIMARY, ReplicaSet
+from mec.service.manager import ServiceManager
+
+STRATEGIES = ("proactive", "reactive")
+IMAGE_SOURCES = ("cached", "registry", "edge")
+
+
+class OrchestrationError(RuntimeError):
+    """A deployment or migration step failed; the message says which and why."""
+
+
+@dataclass
+class Deployment:
+    """One service deployed for one user with one strategy."""
+
+    spec: scheduler.ServiceSpec
+    ue: str
+    strategy: str
+    vip: str
+    image_ref: str
+    replicas: ReplicaSet
+    manager: ServiceManager
+    image_source: str = "registry"
+    data: bool = False
+    site: str = ""  # the user's current site as the orchestrator knows it
+    history: list[str] = field(default_factory=list)
+    #: Serialises decisions on this deployment (held briefly: never across a pull or launch).
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def instance(self, cloudlet: str) -> str:
+        """The container name of this service's replica on CLOUDLET."""
+        return f"{self.name}-{cloudlet}"
+
+    def down(self) -> set[str]:
+        """The cloudlets whose replica the Service Manager found not answering."""
+        return {r.cloudlet for r in self.replicas.all() if not r.healthy}
+
+
+def one_replica(spec: scheduler.ServiceSpec) -> scheduler.ServiceSpec:
+    """SPEC with a single replica (what reactive migration runs)."""
+    return replace(spec, replicas=1)
+
+
+def placement_of(replicas: ReplicaSet, exclude: set[str]) -> Optional[scheduler.Placement]:
+    """The placement the live replicas (not in EXCLUDE) stand for; None if none is live."""
+    live = [r for r in replicas.all() if r.cloudlet not in exclude and r.healthy]
+    primaries = [r.cloudlet for r in live if r.role == PRIMARY]
+    if not live:
+        return None
+    primary = primaries[0] if primaries else live[0].cloudlet
+    backup = next((r.cloudlet for r in live if r.role == BACKUP and r.cloudlet != primary), None)
+    rest = tuple(r.cloudlet for r in live if r.cloudlet not in (primary, backup))
+    return scheduler.Placement(primary, backup, rest)

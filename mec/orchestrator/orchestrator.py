@@ -1,0 +1,346 @@
+"""The Edge Orchestrator (paper Sec. IV, Fig. 3) with its Migration and Replica Controller.
+
+It ties together the Scheduler (`mec.orchestrator.scheduler`), the Network Manager (the SDN
+controller, through its REST client), one Edge Manager per cloudlet
+(`mec.edge.manager`) and one Service Manager per service
+(`mec.service.manager`), and carries out the two strategies the paper compares:
+
+* **proactive** replication (`mec.orchestrator.proactive`): replicas run at the
+  user's site and where the user may go next (scheduler policy); the Network
+  Manager is given a site -> replica policy so it re-steers the user's flows
+  the moment it sees the user at a new access point; the orchestrator then
+  promotes that replica to primary, picks a new backup and relocates the
+  remaining replicas;
+* **reactive** migration (`mec.orchestrator.reactive`): one instance; when the
+  user moves, a new instance is created at the new site (image already cached,
+  pulled from the cloud registry, or transferred from the previous edge),
+  launched, checked, the flows are switched to it and the old instance is
+  removed; every phase is timed (`EventLog.span`);
+* **failover** (`mec.orchestrator.failover`) when a replica stops answering.
+
+This module holds what the three share: deploying and undeploying
+(`mec.orchestrator.deployment` is the bookkeeping), the Edge Managers'
+status, and the events coming in. Location events come from the Network
+Manager's event log (polled by one thread); failures from the Service
+Manager's health checks. Three workers handle them, each one job at a time, so
+that nothing urgent waits behind an image pull: location events (promotion,
+migration), failures, and background work (relocating secondaries, retiring
+a migrated-from instance). Role changes happen under each deployment's lock,
+so racing events cannot break the one-primary invariant. A failing step is
+reported with its cause, the previous primary keeps serving and the half-made
+instance is removed.
+
+A scenario uses it in a few lines::
+
+    with Testbed(load("topologies/paper.yaml")) as tb, EdgeOrchestrator(tb) as orch:
+        orch.deploy(ServiceSpec("svc", "busybox", replicas=3), ue="u1", strategy="proactive")
+        tb.network.move("u1", "s2")
+        orch.wait_idle()
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+from mec.core import config
+from mec.core.events import EventLog
+from mec.edge.images import registry_ref
+from mec.edge.manager import EdgeManager
+from mec.orchestrator import scheduler
+from mec.orchestrator.deployment import IMAGE_SOURCES, STRATEGIES, Deployment, one_replica
+from mec.orchestrator.failover import FailoverHandling
+from mec.orchestrator.proactive import ProactiveHandling
+from mec.orchestrator.reactive import ReactiveHandling
+from mec.orchestrator.replicas import PRIMARY, SECONDARY, ReplicaSet
+from mec.service.datasync import (DataSync, Replica as SyncReplica, data_dir, data_volume,
+                                  service_data_dir)
+from mec.service.manager import HealthPolicy, ServiceManager
+
+log = logging.getLogger(__name__)
+
+class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
+    """Runs services on a `mec.testbed.Testbed` with the proactive or reactive strategy."""
+
+    def __init__(self, testbed: Any, events: Optional[EventLog] = None,
+                 policy: str = "neighbours", policy_hook: bool = True,
+                 health: HealthPolicy = HealthPolicy(), sync_period_s: float = 1.0,
+                 work_dir: Optional[Path] = None, poll_s: float = 0.02,
+                 compress_level: int = 1):
+        if policy not in scheduler.POLICIES:
+            raise ValueError(f"unknown placement policy {policy!r} (known: "
+                             f"{', '.join(sorted(scheduler.POLICIES))})")
+        self.testbed = testbed
+        self.net = testbed.network
+        self.nm = testbed.nm
+        self.topology = testbed.topology
+        self.events = events or EventLog()
+        self.policy = policy
+        self.policy_hook = policy_hook
+        self.health = health
+        self.sync_period_s = sync_period_s
+        #: gzip level of image archives sent edge to edge (1: fastest end to end, measured)
+        self.compress_level = compress_level
+        self.graph = scheduler.SiteGraph(self.topology.graph())
+        self.predictor = scheduler.MarkovPredictor()
+        self.edges: dict[str, EdgeManager] = {
+            c.name: EdgeManager.for_cloudlet(c, self.net.engine(c.name))
+            for c in self.topology.cloudlets}
+        self.deployments: dict[str, Deployment] = {}
+        self._vips = 0
+        self._tmp = tempfile.TemporaryDirectory(prefix="mec-orch-", dir=work_dir)
+        self.work_dir = Path(self._tmp.name)
+        # Three workers, so that nothing urgent waits behind an image pull:
+        self._jobs: queue.Queue = queue.Queue()  # location events (promotion, migration)
+        self._urgent: queue.Queue = queue.Queue()  # failures
+        self._background: queue.Queue = queue.Queue()  # relocation of secondaries
+        self._stop = threading.Event()
+        self._mono_minus_wall = time.monotonic() - time.time()
+        self._nm_seq = max([e["seq"] for e in self.nm.events()] or [0])
+        self._poll_s = poll_s
+        self._threads = [
+            threading.Thread(target=self._work, args=(self._jobs,), name="orch-worker", daemon=True),
+            threading.Thread(target=self._work, args=(self._urgent,), name="orch-failover",
+                             daemon=True),
+            threading.Thread(target=self._work, args=(self._background,), name="orch-relocate",
+                             daemon=True),
+            threading.Thread(target=self._watch, name="orch-watch", daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    # ================================================================== status
+    def statuses(self, exclude: set[str] = frozenset()) -> list[scheduler.CloudletStatus]:
+        """What every Edge Manager reports, in the scheduler's terms."""
+        out = []
+        for name, em in self.edges.items():
+            st = em.status()
+            out.append(scheduler.CloudletStatus(
+                name=name, site=self.topology.site_of_cloudlet(name),
+                free_cpus=st.cpus_free, free_memory_mb=st.memory_free_mb,
+                cached_images=frozenset(st.images), up=st.up and name not in exclude))
+        return out
+
+    def site_of(self, cloudlet: str) -> str:
+        return self.topology.site_of_cloudlet(cloudlet)
+
+    def _order_from(self, cloudlet: str, among: list[str]) -> list[str]:
+        """AMONG sorted by path delay from CLOUDLET's site (nearest first, then by name)."""
+        site = self.site_of(cloudlet)
+        return sorted(among, key=lambda c: (self.graph.delay_ms(site, self.site_of(c)), c))
+
+    # ================================================================== deploy
+    def deploy(self, spec: scheduler.ServiceSpec, ue: str, strategy: str = "proactive",
+               image_source: str = "registry", data: bool = False) -> Deployment:
+        """Deploy SPEC for UE with STRATEGY; returns once the user is steered to the primary.
+
+        Proactive: replicas per the scheduler's placement, images pulled in
+        advance, the Network Manager given the site -> replica policy.
+        Reactive: one instance at the user's site; IMAGE_SOURCE says how the
+        next instance will get its image: ``cached`` (pulled on every cloudlet
+        now), ``registry`` (removed from the other cloudlets now, pulled on a
+        move) or ``edge`` (removed now, transferred from the old edge on a move).
+        """
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r} (use {' or '.join(STRATEGIES)})")
+        if image_source not in IMAGE_SOURCES:
+            raise ValueError(f"unknown image source {image_source!r} "
+                             f"(use one of {', '.join(IMAGE_SOURCES)})")
+        if spec.name in self.deployments:
+            raise ValueError(f"service {spec.name} is already deployed")
+        self.topology.ue(ue)
+        site = self.net.ue_site[ue]
+        ref = registry_ref(spec.image, self.net.registry_addr)
+        self._vips += 1  # never reuse a virtual IP, even after an undeploy
+        vip = self.topology.vip(self._vips)
+        replicas = ReplicaSet(spec.name)
+        manager = ServiceManager(
+            spec.name, config.SERVICE_PORT, replicas, address_of=lambda c: self.edges[c].ip,
+            probe_netns=self.net.host(self.topology.cloud.name).netns_path,
+            on_down=lambda c, s=spec.name: self._urgent.put(("down", s, c)),
+            events=self.events, policy=self.health)
+        dep = Deployment(spec, ue, strategy, vip, ref, replicas, manager, image_source, data,
+                         site=site, history=[site])
+        wanted = spec if strategy == "proactive" else one_replica(spec)
+        with self.events.span("deploy", service=spec.name, ue=ue, strategy=strategy,
+                              site=site, image=spec.image) as extra:
+            placement = scheduler.place(self.policy, self.graph, self.statuses(), wanted, site,
+                                        dep.history, predictor=self.predictor)
+            extra["placement"] = list(placement.replicas)
+            created: list[str] = []
+            try:
+                self._start_replicas(dep, placement.replicas, created)
+                for cloudlet in placement.replicas:
+                    replicas.add(cloudlet, self.site_of(cloudlet), dep.instance(cloudlet),
+                                 placement.role_of(cloudlet) or SECONDARY)
+                replicas.check()
+                if strategy == "reactive":
+                    self._prepare_image_source(dep, placement.primary)
+                self.nm.add_service(spec.name, vip, config.SERVICE_PORT)
+                self.nm.set_primary(spec.name, placement.primary, ue=ue)
+                if strategy == "proactive" and self.policy_hook:
+                    self.nm.set_policy(spec.name, self._policy_map(dep))
+            except BaseException:
+                for cloudlet in created:
+                    self.edges[cloudlet].remove(dep.instance(cloudlet))
+                if spec.name in {s["name"] for s in self.nm.services()}:
+                    self.nm.remove_service(spec.name)
+                raise
+        self.deployments[spec.name] = dep
+        if data:
+            manager.start_sync(lambda: self._make_sync(dep))
+        manager.start()
+        self.events.emit("roles", service=spec.name, roles=replicas.roles())
+        return dep
+
+    def _start_replicas(self, dep: Deployment, cloudlets: tuple[str, ...] | list[str],
+                        created: list[str]) -> None:
+        """Pull (if needed), launch and wait for instances on CLOUDLETS, in parallel."""
+        def one(cloudlet: str) -> None:
+            em = self.edges[cloudlet]
+            if not em.has_image(dep.image_ref):
+                with self.events.span("replica.pull", service=dep.name, cloudlet=cloudlet) as x:
+                    x["bytes"] = em.pull(dep.image_ref).bytes
+            volumes, env = self._data_volume(dep, cloudlet)
+            instance = dep.instance(cloudlet)
+            with self.events.span("replica.launch", service=dep.name, cloudlet=cloudlet):
+                em.deploy(instance, dep.image_ref, cpus=dep.spec.cpus or None,
+                          memory_mb=dep.spec.memory_mb or None, env=env, volumes=volumes,
+                          service=dep.name)
+                created.append(cloudlet)
+                em.wait_ready(instance, timeout=60)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(cloudlets))) as pool:
+            for future in [pool.submit(one, c) for c in cloudlets]:
+                future.result()
+
+    def _data_volume(self, dep: Deployment, cloudlet: str) -> tuple[Optional[dict], Optional[dict]]:
+        if not dep.data:
+            return None, None
+        directory = data_dir(dep.name, cloudlet)
+        directory.mkdir(parents=True, exist_ok=True)
+        return data_volume(directory)
+
+    def _make_sync(self, dep: Deployment) -> Optional[DataSync]:
+        primary = dep.replicas.primary
+        others = [r for r in dep.replicas.all() if r.role != PRIMARY and r.healthy]
+        if primary is None or not others:
+            return None
+        as_sync = lambda c: SyncReplica(c, self.net.host(c).netns_path, self.edges[c].ip,
+                                        data_dir(dep.name, c))
+        return DataSync(dep.name, as_sync(primary.cloudlet), [as_sync(r.cloudlet) for r in others],
+                        period_s=self.sync_period_s, events=self.events)
+
+
+    # ================================================================== events in
+    def _watch(self) -> None:
+        """Poll the Network Manager's event log; queue location events of our users."""
+        while not self._stop.wait(self._poll_s):
+            try:
+                for ev in self.nm.events(since=self._nm_seq):
+                    self._nm_seq = max(self._nm_seq, ev["seq"])
+                    if ev.get("type") == "location" and ev.get("kind") == "ue":
+                        self._jobs.put(("location", ev["host"], ev["new"]["switch"], ev))
+            except Exception as exc:  # noqa: BLE001 - the controller may be restarting
+                log.debug("event poll failed: %s", exc)
+
+    def _work(self, jobs: queue.Queue) -> None:
+        while True:
+            job = jobs.get()
+            try:
+                if job is None:
+                    return
+                kind, *args = job
+                if kind == "location":
+                    self._on_location(*args)
+                elif kind == "down":
+                    self._on_down(*args)
+                elif kind == "relocate":
+                    self._relocate(*args)
+                elif kind == "retire":
+                    self._retire(*args)
+            except Exception as exc:  # noqa: BLE001 - reported; the worker goes on
+                log.exception("handling %s failed", job[0] if job else job)
+                self.events.emit("error", job=str(job[0]), error=f"{type(exc).__name__}: {exc}")
+            finally:
+                jobs.task_done()
+
+    def wait_idle(self, timeout: float = 300.0) -> None:
+        """Wait until every queued event was handled (polls once more first)."""
+        time.sleep(self._poll_s * 3)  # let the watcher fetch what is pending
+        deadline = time.monotonic() + timeout
+        while (self._jobs.unfinished_tasks or self._urgent.unfinished_tasks
+               or self._background.unfinished_tasks):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"orchestrator still busy after {timeout:g} s")
+            time.sleep(0.02)
+
+    def wait_for_site(self, ue: str, site: str, timeout: float = 30.0) -> None:
+        """Wait until the orchestrator has handled UE's arrival at SITE (then until idle)."""
+        deadline = time.monotonic() + timeout
+        while any(d.site != site for d in self.deployments.values() if d.ue == ue):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no location event for {ue} at {site} within {timeout:g} s "
+                                   "(does the UE send traffic after its move?)")
+            time.sleep(0.01)
+        self.wait_idle(max(1.0, deadline - time.monotonic()))
+
+    def _wall_to_mono(self, wall: Optional[float]) -> Optional[float]:
+        return None if wall is None else wall + self._mono_minus_wall
+
+    # ================================================================== moves
+    def _on_location(self, ue: str, site: str, nm_event: dict) -> None:
+        for dep in [d for d in self.deployments.values() if d.ue == ue]:
+            if site == dep.site:
+                continue
+            old_site, dep.site = dep.site, site
+            self.predictor.observe(old_site, site)
+            dep.history.append(site)
+            t_seen = self._wall_to_mono(nm_event.get("ts_packet_in"))
+            self.events.emit("location", service=dep.name, ue=ue, from_site=old_site,
+                             to_site=site, t_packet_in=t_seen,
+                             resteered=nm_event.get("resteered", {}).get(dep.name),
+                             install_ms=nm_event.get("install_ms"))
+            if dep.strategy == "proactive":
+                self._proactive_handover(dep, site, nm_event)
+            else:
+                self._reactive_migration(dep, site, t_seen)
+
+
+    # ================================================================== lifecycle
+    def undeploy(self, service: str) -> None:
+        dep = self.deployments.pop(service)
+        dep.manager.stop()
+        for r in dep.replicas.all():
+            try:
+                self.edges[r.cloudlet].remove(r.instance)
+            except Exception as exc:  # noqa: BLE001 - the cloudlet may be dead
+                log.debug("remove %s: %s", r.instance, exc)
+        try:
+            self.nm.remove_service(service)
+        except Exception as exc:  # noqa: BLE001 - the controller may be gone already
+            log.debug("remove service %s: %s", service, exc)
+        if dep.data:
+            shutil.rmtree(service_data_dir(service), ignore_errors=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for jobs in (self._jobs, self._urgent, self._background):
+            jobs.put(None)
+        for t in self._threads:
+            t.join(timeout=10)
+        for name in list(self.deployments):
+            self.undeploy(name)
+        self._tmp.cleanup()
+
+    def __enter__(self) -> "EdgeOrchestrator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,113 @@
+"""Proactive replication: promote the replica at the user's new site, then relocate the rest.
+
+On a location event the Network Manager has usually re-steered the user already
+(it holds the orchestrator's site -> replica policy); the handler promotes that
+replica to primary, picks the new backup, and queues a relocation that brings
+the replica set in line with the scheduler's placement for the new site
+(pulls and launches run without the deployment's lock).
+
+It is a part of `EdgeOrchestrator` (a mixin: the orchestrator class is made of
+the three handlers), and uses the orchestrator's shared parts: ``edges`` (Edge
+Managers), ``nm`` (Network Manager client), ``events``, the scheduler state
+(``policy``, ``graph``, ``predictor``, ``statuses()``), the deployments, and the
+background queue.
+"""
+
+from __future__ import annotations
+
+from mec.orchestrator import scheduler
+from mec.orchestrator.deployment import Deployment, placement_of
+from mec.orchestrator.replicas import PRIMARY, SECONDARY
+
+
+class ProactiveHandling:
+    """The proactive strategy's handlers of `EdgeOrchestrator`."""
+
+    def _proactive_handover(self, dep: Deployment, site: str, nm_event: dict) -> None:
+        with dep.lock:
+            self._promote_for(dep, site, nm_event)
+        self._background.put(("relocate", dep.name, site))
+
+    def _promote_for(self, dep: Deployment, site: str, nm_event: dict) -> None:
+        current = dep.replicas.primary
+        target = self._policy_map(dep).get(site) if current else None
+        if target is None or target == current.cloudlet:
+            self.events.emit("proactive.keep", service=dep.name, primary=current and current.cloudlet)
+        else:
+            with self.events.span("proactive.promote", service=dep.name, ue=dep.ue,
+                                  old=current.cloudlet, new=target) as extra:
+                if nm_event.get("resteered", {}).get(dep.name) == target:
+                    extra["steered_by"] = "network-manager-policy"
+                    extra["reroute_ms"] = nm_event.get("install_ms")
+                else:
+                    extra["steered_by"] = "orchestrator"
+                    extra["reroute_ms"] = self.nm.set_primary(dep.name, target, ue=dep.ue)["reroute_ms"]
+                others = [r.cloudlet for r in dep.replicas.all() if r.cloudlet != target]
+                dep.replicas.promote(target, self._order_from(target, others))
+            self.events.emit("roles", service=dep.name, roles=dep.replicas.roles())
+            if dep.data:
+                dep.manager.start_sync(lambda: self._make_sync(dep))
+
+    def _relocate(self, service: str, site: str) -> None:
+        """Bring the replica set in line with the scheduler's placement for the user at SITE.
+
+        Decided under the deployment's lock; the new instances are pulled and
+        launched without it (a failover must not wait behind a pull), then
+        added and the surplus ones removed under the lock again.
+        """
+        dep = self.deployments.get(service)
+        if dep is None:
+            return
+        site = dep.site  # the user may have moved on since this relocation was queued
+        with self.events.span("proactive.relocate", service=dep.name, site=site) as extra:
+            with dep.lock:
+                exclude = dep.down()
+                try:
+                    placement = scheduler.place(self.policy, self.graph, self.statuses(exclude),
+                                                dep.spec, site, dep.history,
+                                                predictor=self.predictor)
+                except scheduler.SchedulingError as exc:
+                    extra["error"] = str(exc)
+                    return
+                primary = dep.replicas.primary
+                desired = list(dict.fromkeys(
+                    ([primary.cloudlet] if primary else []) + list(placement.replicas)))
+                desired = desired[:max(dep.spec.replicas, 1)]
+                to_start = [c for c in desired if c not in dep.replicas]
+                to_stop = [r.cloudlet for r in dep.replicas.all()
+                           if r.cloudlet not in desired and r.role != PRIMARY]
+                extra.update(start=to_start, stop=to_stop)
+            created: list[str] = []
+            try:
+                self._start_replicas(dep, to_start, created)
+            except Exception as exc:  # noqa: BLE001 - keep what runs; report the failure
+                extra["error"] = f"{type(exc).__name__}: {exc}"
+                for c in created:
+                    self.edges[c].remove(dep.instance(c))
+                to_start = []
+            with dep.lock:
+                for c in to_start:
+                    if c not in dep.replicas:
+                        dep.replicas.add(c, self.site_of(c), dep.instance(c), SECONDARY)
+                for c in to_stop:
+                    if c in dep.replicas and dep.replicas.get(c).role != PRIMARY:
+                        dep.replicas.remove(c)
+                        self.edges[c].remove(dep.instance(c))
+                if dep.replicas.primary:
+                    p = dep.replicas.primary.cloudlet
+                    others = [r.cloudlet for r in dep.replicas.all() if r.role != PRIMARY]
+                    dep.replicas.promote(p, self._order_from(p, others))
+                if self.policy_hook and dep.strategy == "proactive":
+                    self.nm.set_policy(dep.name, self._policy_map(dep, dep.down()))
+                if dep.data and (to_start or to_stop):
+                    dep.manager.start_sync(lambda: self._make_sync(dep))
+                self.events.emit("roles", service=dep.name, roles=dep.replicas.roles())
+
+    def _policy_map(self, dep: Deployment, exclude: set[str] = frozenset()) -> dict[str, str]:
+        """site -> the replica the Network Manager should steer to when the user is there."""
+        placement = placement_of(dep.replicas, exclude)
+        if placement is None:
+            return {}
+        sites = {r.cloudlet: r.site for r in dep.replicas.all()}
+        return {s: scheduler.choose_promotion(placement, s, self.graph, sites)
+                for s in self.topology.site_names}

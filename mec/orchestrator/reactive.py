@@ -1,0 +1,128 @@
+"""Reactive migration: a new instance at the user's new site, then the switch.
+
+The image reaches the new cloudlet as the deployment says (already cached,
+pulled from the cloud registry, or transferred from the previous edge); the
+instance is launched, checked, the user's flows are switched to it, and the old
+instance is retired in the background once its connections drained. Every
+phase is a timed event. A failing step removes the half-made instance and
+leaves the old primary serving.
+
+It is a part of `EdgeOrchestrator` (a mixin: the orchestrator class is made of
+the three handlers), and uses the orchestrator's shared parts: ``edges`` (Edge
+Managers), ``nm`` (Network Manager client), ``events``, the scheduler state
+(``policy``, ``graph``, ``predictor``, ``statuses()``), the deployments, and the
+background queue.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from mec.edge.manager import transfer_image
+from mec.orchestrator import scheduler
+from mec.orchestrator.deployment import Deployment, OrchestrationError, one_replica
+from mec.orchestrator.replicas import PRIMARY, SECONDARY
+
+
+class ReactiveHandling:
+    """The reactive strategy's handlers of `EdgeOrchestrator`."""
+
+    def _prepare_image_source(self, dep: Deployment, primary: str) -> None:
+        """Make the reactive image source a real state on every other cloudlet."""
+        for name, em in self.edges.items():
+            if name == primary:
+                continue
+            if dep.image_source == "cached":
+                if not em.has_image(dep.image_ref):
+                    em.pull(dep.image_ref)
+            elif em.has_image(dep.image_ref):
+                em.remove_image(dep.image_ref)
+
+    def _reactive_migration(self, dep: Deployment, site: str, t_seen: Optional[float]) -> None:
+        old = dep.replicas.primary
+        one = one_replica(dep.spec)
+        statuses = self.statuses()
+        target = scheduler.place("neighbours", self.graph, statuses, one, site).primary
+        if old is None or target == old.cloudlet:
+            self.events.emit("migration.skip", service=dep.name, reason="already nearest")
+            return
+        src, dst = self.edges[old.cloudlet], self.edges[target]
+        instance = dep.instance(target)
+        t0 = time.perf_counter()
+        fields = dict(service=dep.name, ue=dep.ue, source=dep.image_source, image=dep.spec.image,
+                      old=old.cloudlet, new=target)
+        self.events.emit("migration.start", **fields)
+        if target in dep.replicas:
+            # the user came back before the instance there was retired: switch back to it
+            with self.events.span("migration.switch", **fields, reused=True) as x:
+                answer = self.nm.set_primary(dep.name, target, ue=dep.ue)
+                x["reroute_ms"] = answer["reroute_ms"]
+            with dep.lock:
+                dep.replicas.promote(target)
+            self.events.emit("migration.end", **fields, total_s=time.perf_counter() - t0,
+                             reused=True)
+            self._background.put(("retire", dep.name, old.cloudlet,
+                                  float(answer.get("drain_s") or 0.0), fields))
+            return
+        created = False
+        try:
+            if dep.image_source == "cached":
+                if not dst.has_image(dep.image_ref):
+                    raise OrchestrationError(f"image {dep.image_ref} is not cached on {target}")
+            elif dep.image_source == "registry":
+                with self.events.span("migration.pull", **fields) as x:
+                    x["bytes"] = dst.pull(dep.image_ref).bytes
+            else:
+                with self.events.span("migration.transfer_image", **fields) as x:
+                    result = transfer_image(dep.image_ref, src, dst, self.work_dir,
+                                            compresslevel=self.compress_level)
+                    x.update(archive_bytes=result.archive_bytes, wire_bytes=result.wire_bytes,
+                             export_s=result.export_s, transfer_s=result.transfer_s,
+                             load_s=result.load_s)
+            volumes, env = self._data_volume(dep, target)
+            with self.events.span("migration.launch", **fields):
+                dst.deploy(instance, dep.image_ref, cpus=dep.spec.cpus or None,
+                           memory_mb=dep.spec.memory_mb or None, env=env, volumes=volumes,
+                           service=dep.name)
+                created = True
+            with self.events.span("migration.ready", **fields):
+                dst.wait_ready(instance, timeout=60)
+            with self.events.span("migration.switch", **fields) as x:
+                answer = self.nm.set_primary(dep.name, target, ue=dep.ue)
+                x["reroute_ms"] = answer["reroute_ms"]
+                drain_s = float(answer.get("drain_s") or 0.0)
+        except Exception as exc:
+            if created:
+                dst.remove(instance)
+            self.events.emit("migration.failed", **fields, error=f"{type(exc).__name__}: {exc}",
+                             note=f"{old.cloudlet} keeps serving")
+            raise OrchestrationError(f"reactive migration of {dep.name} to {target} failed: "
+                                     f"{exc}; {old.cloudlet} keeps serving") from exc
+        with dep.lock:
+            dep.replicas.add(target, self.site_of(target), instance, SECONDARY)
+            dep.replicas.promote(target)
+        # The user is served by the new instance from here: that is the migration time.
+        self.events.emit("migration.end", **fields, total_s=time.perf_counter() - t0,
+                         since_packet_in_s=(time.monotonic() - t_seen) if t_seen else None)
+        self._background.put(("retire", dep.name, old.cloudlet, drain_s, fields))
+        self.events.emit("roles", service=dep.name, roles=dep.replicas.roles())
+
+    def _retire(self, service: str, cloudlet: str, drain_s: float, fields: dict) -> None:
+        """Stop a reactive migration's old instance once its connections drained."""
+        dep = self.deployments.get(service)
+        if dep is None or cloudlet not in dep.replicas:
+            return
+        if drain_s > 0:
+            # the Network Manager keeps established connections on the old instance
+            # for drain_s (new ones already reach the new one): let them finish
+            with self.events.span("migration.drain", **fields, drain_s=drain_s):
+                time.sleep(drain_s)
+        with self.events.span("migration.stop_old", **fields):
+            with dep.lock:
+                old = dep.replicas.get(cloudlet)
+                if old.role == PRIMARY:
+                    return  # the user came back meanwhile: it serves again
+                dep.replicas.remove(cloudlet)
+            self.edges[cloudlet].remove(old.instance)
+        self.events.emit("roles", service=service, roles=dep.replicas.roles())
