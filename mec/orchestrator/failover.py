@@ -5,11 +5,8 @@ replica set relocated); a primary that stops answering hands over to the backup
 (or the nearest healthy replica), the user's flows are switched to it, and the
 failure and its re-steer are timed events.
 
-It is a part of `EdgeOrchestrator` (a mixin: the orchestrator class is made of
-the three handlers), and uses the orchestrator's shared parts: ``edges`` (Edge
-Managers), ``nm`` (Network Manager client), ``events``, the scheduler state
-(``policy``, ``graph``, ``predictor``, ``statuses()``), the deployments, and the
-background queue.
+One of the handlers `EdgeOrchestrator` is made of (`mec.orchestrator.orchestrator`
+says what they share).
 """
 
 from __future__ import annotations

@@ -18,7 +18,10 @@ controller, through its REST client), one Edge Manager per cloudlet
   removed; every phase is timed (`EventLog.span`);
 * **failover** (`mec.orchestrator.failover`) when a replica stops answering.
 
-This module holds what the three share: deploying and undeploying
+The class is made of the three handlers (mixins) and this module holds what
+they share: the Edge Managers (``edges``), the Network Manager client
+(``nm``), the event log (``events``), the scheduler state (``policy``,
+``graph``, ``predictor``, ``statuses()``), deploying and undeploying
 (`mec.orchestrator.deployment` is the bookkeeping), the Edge Managers'
 status, and the events coming in. Location events come from the Network
 Manager's event log (polled by one thread); failures from the Service

@@ -6,11 +6,8 @@ replica to primary, picks the new backup, and queues a relocation that brings
 the replica set in line with the scheduler's placement for the new site
 (pulls and launches run without the deployment's lock).
 
-It is a part of `EdgeOrchestrator` (a mixin: the orchestrator class is made of
-the three handlers), and uses the orchestrator's shared parts: ``edges`` (Edge
-Managers), ``nm`` (Network Manager client), ``events``, the scheduler state
-(``policy``, ``graph``, ``predictor``, ``statuses()``), the deployments, and the
-background queue.
+One of the handlers `EdgeOrchestrator` is made of (`mec.orchestrator.orchestrator`
+says what they share).
 """
 
 from __future__ import annotations

@@ -7,11 +7,8 @@ instance is retired in the background once its connections drained. Every
 phase is a timed event. A failing step removes the half-made instance and
 leaves the old primary serving.
 
-It is a part of `EdgeOrchestrator` (a mixin: the orchestrator class is made of
-the three handlers), and uses the orchestrator's shared parts: ``edges`` (Edge
-Managers), ``nm`` (Network Manager client), ``events``, the scheduler state
-(``policy``, ``graph``, ``predictor``, ``statuses()``), the deployments, and the
-background queue.
+One of the handlers `EdgeOrchestrator` is made of (`mec.orchestrator.orchestrator`
+says what they share).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from mec.cli.bench import reroute as bench
+from mec.bench import reroute as bench
 
 pytestmark = pytest.mark.integration
 
