@@ -43,7 +43,7 @@ class ControllerProcess(ControllerSettings):
             self.log_file = config.run_dir() / f"ctl-{self.ofp_port}.log"
         env = dict(os.environ)
         env["PYTHONPATH"] = str(config.REPO_DIR) + os.pathsep + env.get("PYTHONPATH", "")
-        log = open(self.log_file, "wb")
+        log = open(self.log_file, "ab")  # a restart keeps the dead one's log
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                      cwd=str(config.REPO_DIR), start_new_session=True)
         log.close()

@@ -21,6 +21,7 @@ from typing import Any, Optional
 from controller.client import NetworkManagerClient
 from controller.process import ControllerProcess
 from mec.core import config
+from mec.core.watchdog import Watchdog, process_component
 from mec.edge.images import ensure_ue_image
 from topologies.backends import get_backend
 from topologies.model import Topology
@@ -57,6 +58,9 @@ class Testbed:
         self.rest_port = rest_port
         self.controller: Optional[ControllerProcess] = None
         self.network: Optional[MecNetwork] = None
+        #: watches the controller, delay lines, engines and registry while the testbed runs
+        #: (a scenario adds its probes); `watchdog.verdict()` says whether a run stayed whole
+        self.watchdog = Watchdog(events=events)
 
     @property
     def nm(self) -> NetworkManagerClient:
@@ -82,12 +86,31 @@ class Testbed:
                                       events=self.events, seed=self.seed,
                                       backend=get_backend(self.backend,
                                                           ue_image=ensure_ue_image)).start()
+            self._watch()
         except BaseException:
             self.stop()
             raise
         return self
 
+    def _watch(self) -> None:
+        """Start the watchdog over everything this testbed started."""
+        if self.controller is not None:
+            ctl = self.controller
+            self.watchdog.watch(process_component(
+                "network-manager", "controller", lambda: ctl.proc, log_file=ctl.log_file,
+                restart=self._restart_controller))
+        for component in self.network.components():
+            self.watchdog.watch(component)
+        self.watchdog.start()
+
+    def _restart_controller(self) -> None:
+        """Bring a dead Network Manager back on the same ports with this run's state;
+        returns once every switch is connected to it again (the app reconciles them)."""
+        self.controller.proc = None
+        self.controller.start(switches=len(self.network.switches), timeout=30)
+
     def stop(self) -> None:
+        self.watchdog.stop()  # what is stopped on purpose from here on is no death
         if self.network is not None:
             self.network.stop()
             self.network = None

@@ -40,6 +40,8 @@ class DockerEngine:
     cpus: float | None = None  # capacity of the cloudlet, enforced on all its containers
     memory_mb: int | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
+    #: set by an experiment that crashes this cloudlet on purpose (not a testbed fault)
+    crashed_on_purpose: bool = False
     _client: docker.DockerClient | None = field(default=None, repr=False)
 
     @property
@@ -53,6 +55,10 @@ class DockerEngine:
     @property
     def socket(self) -> Path:
         return self.exec_root / "docker.sock"
+
+    @property
+    def log_file(self) -> Path:
+        return self.exec_root / "dockerd.log"
 
     @property
     def base_url(self) -> str:
@@ -121,7 +127,7 @@ class DockerEngine:
         self.apply_capacity()
         self.data_root.mkdir(parents=True, exist_ok=True)
         self.exec_root.mkdir(parents=True, exist_ok=True)
-        logpath = self.exec_root / "dockerd.log"
+        logpath = self.log_file
         with open(logpath, "ab") as logfile:
             self.process = subprocess.Popen(
                 self.argv(), stdout=logfile, stderr=subprocess.STDOUT,

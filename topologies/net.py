@@ -18,6 +18,7 @@ Use it as a context manager; everything it started is removed on exit.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from mininet.node import Host, OVSSwitch, RemoteController
 
 from mec.core import config
 from mec.core.proc import run, wait_until
+from mec.core.watchdog import Component, process_component
 from topologies.registry import RegistryServer
 from topologies.backends import Backend, get_backend
 from topologies.datapath import ovs_datapath
@@ -168,11 +170,29 @@ class MecNetwork:
                 self.ue_site[name] = info.site
         net.build()
         net.start()
+        if self.controller:
+            self._reconnect_fast()
         for info in self.hosts.values():
             run(["ip", "netns", "attach", info.node.name, str(info.node.pid)])
         if self.nm_client is not None:
             self.nm_client.push_topology(**self.controller_view())
             self.nm_client.wait_ready(timeout=30, switches=len(self.switches))
+
+    def _reconnect_fast(self) -> None:
+        """Switches retry a lost controller every second at most (OVS's default backs off
+        to 8 s), so a restarted Network Manager has them back within about a second."""
+        bridges = [sw.name for sw in self.switches.values()]
+        rows = run(["ovs-vsctl", "--timeout=10", "--format=json", "--columns=name,controller",
+                    "find", "Bridge"], timeout=15).stdout
+        uuids = []
+        for name, ctl in json.loads(rows)["data"]:
+            if name in bridges:
+                uuids += [u for kind, u in ([ctl] if ctl[0] == "uuid" else ctl[1])]
+        args = ["ovs-vsctl", "--timeout=10"]
+        for uuid in uuids:
+            args += ["--", "set", "Controller", uuid, "max_backoff=1000"]
+        if uuids:
+            run(args, timeout=15)
 
     def controller_view(self) -> dict[str, list[dict[str, Any]]]:
         """The switch graph and host attachments, as the Network Manager's REST API takes them."""
@@ -277,10 +297,37 @@ class MecNetwork:
         """Execute a schedule of `topologies.mobility.Move` in the background (see MobilityPlayer)."""
         return MobilityPlayer(self, list(moves), t0).start()
 
+    # ------------------------------------------------------------------ watched processes
+    def components(self) -> list[Component]:
+        """The processes this network depends on, for a `mec.core.watchdog.Watchdog`:
+        every delay line, every cloudlet engine (not one crashed on purpose by
+        `fail_cloudlet`) and the cloud registry."""
+        out = []
+        for link in self.links:
+            for line in (link.hop.lines if link.hop else []):
+                out.append(process_component(
+                    f"delay line {link.name} {line.direction} (queue {line.queue})",
+                    "delay-line", lambda line=line: line.popen, log_file=line.log_path))
+        for name, engine in self.engines.items():
+            out.append(Component(
+                f"engine {name}", "engine",
+                lambda e=engine: e.crashed_on_purpose or (
+                    e.process is not None and e.process.poll() is None),
+                lambda e=engine: _exit_text(e.process, e.log_file)))
+        if self.registry is not None:
+            reg = self.registry
+            out.append(process_component("registry", "registry", lambda: reg.process))
+        return out
+
     # ------------------------------------------------------------------ failures
     def fail_cloudlet(self, cloudlet: str) -> None:
-        """Crash CLOUDLET: its engine and every service container on it die at once."""
-        pids = self.engine(cloudlet).kill()
+        """Crash CLOUDLET: its engine and every service container on it die at once.
+
+        An experiment's own failure: the engine is marked as crashed on purpose, so
+        a watchdog does not count it as a death of the testbed."""
+        engine = self.engine(cloudlet)
+        engine.crashed_on_purpose = True
+        pids = engine.kill()
         self._emit("cloudlet.failed", cloudlet=cloudlet, processes=len(pids))
 
     def _emit(self, kind: str, **fields: Any) -> None:
@@ -336,3 +383,9 @@ class MobilityPlayer:
         self._stop.set()
         self._thread.join(timeout=10)
 
+
+def _exit_text(process: Any, log_file: Any) -> str:
+    code = None if process is None else process.poll()
+    what = "not running" if process is None else (
+        f"pid {process.pid} exited with {code}" if code is not None else f"pid {process.pid}")
+    return f"{what}; log {log_file}" if log_file else what

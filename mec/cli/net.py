@@ -102,6 +102,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     with Testbed(topo, controller=controller, rest_port=args.rest_port,
                  backend=args.backend) as tb:
         net = tb.network
+        tb.watchdog.listeners.append(_report_death)
         print("\n".join(describe(topo)))
         print(f"backend: {net.backend.name}"
               + (" (UEs are Docker hosts of the build engine)" if net.backend.docker_ues else ""))
@@ -132,6 +133,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         t1 = time.perf_counter()
     print(f"torn down in {time.perf_counter() - t1:.1f} s")
     return 0
+
+
+def _report_death(death) -> None:
+    """Say at once, on stderr, that a part of the running testbed died (and if it came back)."""
+    if death.recovered:
+        print(f"mec net up: {death.name} is back, restarted {death.recovery_s:.2f} s after its "
+              "death was seen", file=sys.stderr, flush=True)
+    elif death.recovery_error:
+        print(f"mec net up: {death.name} could not be restarted: {death.recovery_error}",
+              file=sys.stderr, flush=True)
+    else:
+        print(f"mec net up: {death.name} ({death.kind}) DIED: {death.detail}",
+              file=sys.stderr, flush=True)
 
 
 def _add_up(sub: argparse._SubParsersAction) -> None:
