@@ -74,10 +74,10 @@ class SiteNet:
     _servers: list[Any] = field(default_factory=list)
 
     def sw_name(self, i: int) -> str:
-        return f"{config.PREFIX}s{i}"
+        return config.name(f"s{i}")
 
     def host_name(self, short: str) -> str:
-        return f"{config.PREFIX}{short}"
+        return config.name(short)
 
     def dpid(self, i: int) -> int:
         # high bits from the prefix keep our dpids apart from other runs' in logs
@@ -93,7 +93,7 @@ class SiteNet:
             subprocess.run(["ovs-vsctl", "--if-exists", "del-br", self.sw_name(i)], check=False)
         net = Mininet(controller=None, build=False, autoSetMacs=False, autoStaticArp=False)
         self.net = net
-        net.addController(RemoteController(f"{config.PREFIX}c", ip="127.0.0.1", port=self.ofp_port))
+        net.addController(RemoteController(config.name("c"), ip="127.0.0.1", port=self.ofp_port))
         sws = []
         for i in range(1, self.n_sites + 1):
             sws.append(net.addSwitch(self.sw_name(i), cls=OVSSwitch, datapath="user",

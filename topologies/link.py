@@ -384,13 +384,13 @@ def add_shaped_link(net: Any, node_a: Node, node_b: Node, params: Any,
     """Link ``node_a`` and ``node_b`` in ``net`` with ``params`` (see module doc).
 
     ``name`` names the hop node (<= 10 chars, must carry the prefix; default
-    PREFIX+'x'+counter). ``seed`` makes loss and jitter of the delay lines
+    PREFIX-x+counter). ``seed`` makes loss and jitter of the delay lines
     reproducible. Raises ShapedLinkError / netem.NoDelayMechanism rather than
     build a link that lacks what was asked.
     """
-    name = name or f"{config.PREFIX}x{next(_counter)}"
+    name = name or config.name(f"x{next(_counter)}")
     if not config.is_ours(name) or len(name) > 10:
-        raise ShapedLinkError(f"link name {name!r} must start with {config.PREFIX!r}, <= 10 chars")
+        raise ShapedLinkError(f"link name {name!r} must start with {config.name()!r}, <= 10 chars")
     for attr in ("bw_mbps", "delay_ms", "jitter_ms", "loss_pct", "queue_pkts"):
         if not hasattr(params, attr):
             raise ShapedLinkError(f"link params {params!r} lack {attr!r}")
@@ -494,7 +494,7 @@ def cleanup_leftovers() -> List[str]:
     res = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
     for row in res.stdout.splitlines():
         ns = row.split()[0] if row.split() else ""
-        if ns.startswith((f"{config.PREFIX}nm", f"{config.PREFIX}nq")) and ns[len(config.PREFIX) + 2:].isdigit():
+        if ns.startswith((config.name("nm"), config.name("nq"))) and ns[len(config.name("nm")):].isdigit():
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             done.append(f"deleted probe namespace {ns}")
     return done

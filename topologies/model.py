@@ -14,9 +14,9 @@ Shape of the network::
 
 Naming rules (they keep every interface name within Linux's 15 characters):
 site and node names match ``[a-z][a-z0-9]{0,5}``; sites, cloudlets, UEs and the
-cloud share one namespace. Machine names are built as ``PREFIX + name``
-(``mec.core.config.PREFIX``); when that would not leave room for an ``-eth99``
-suffix (a long ``MEC_PREFIX``), an index-based short name is used instead.
+cloud share one namespace. Machine names are built as ``PREFIX-name``
+(``mec.core.config.name``); when that would not leave room for an ``-eth99``
+suffix (a long ``MEC_PREFIX``), an index-based short name ``PREFIX-index`` is used.
 """
 
 from __future__ import annotations
@@ -433,23 +433,23 @@ class Topology:
         names = self.node_names()
         if name not in names:
             raise self._unknown("node or site", name, names)
-        full = config.PREFIX + name
+        full = config.name(name)
         if len(full) <= MAX_MACHINE_NAME:
             return full
         # index-based fallback: a digit after the prefix can never clash with a name
         # (names start with a letter); unique because indexes are.
-        short = f"{config.PREFIX}{names.index(name)}"
+        short = config.name(str(names.index(name)))
         if len(short) > MAX_MACHINE_NAME:
             raise ValueError(f"too many nodes for prefix {config.PREFIX!r}")
         return short
 
     def switch_name(self, site: str) -> str:
-        """OVS bridge name of ``site``'s access point: ``PREFIX + site`` (<= 9 chars, room for -eth99)."""
+        """OVS bridge name of ``site``'s access point: ``PREFIX-site`` (<= 9 chars, room for -eth99)."""
         self.site(site)
         return self._machine_name(site)
 
     def host_name(self, node: str) -> str:
-        """Mininet host name of a cloudlet/UE/cloud: ``PREFIX + name`` (<= 9 chars)."""
+        """Mininet host name of a cloudlet/UE/cloud: ``PREFIX-name`` (<= 9 chars)."""
         self.node(node)
         return self._machine_name(node)
 

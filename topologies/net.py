@@ -6,7 +6,7 @@
   to the Network Manager when a controller address is given (else standalone
   learning switches, which only loop-free topologies allow);
 * one Mininet host per cloudlet, UE and the cloud, each in its own network
-  namespace, also reachable by name with ``ip netns exec PREFIXNAME ...``;
+  namespace, also reachable by name with ``ip netns exec PREFIX-NAME ...``;
 * every link shaped as the topology says (`topologies.link.add_shaped_link`);
 * a Docker engine of its own in every cloudlet (`topologies.engine`), limited
   to the cloudlet's capacity, trusting the cloud registry;
@@ -141,7 +141,7 @@ class MecNetwork:
                                               autoStaticArp=False)
         if self.controller:
             ip, port = self.controller
-            net.addController(RemoteController(f"{config.PREFIX}ctl", ip=ip, port=port))
+            net.addController(RemoteController(config.name("ctl"), ip=ip, port=port))
         for site in topo.sites:
             opts = {"failMode": "secure"} if self.controller else {"failMode": "standalone"}
             self.switches[site.name] = net.addSwitch(
@@ -158,11 +158,11 @@ class MecNetwork:
         for i, link in enumerate(topo.links):
             self.links.append(add_shaped_link(
                 net, self.switches[link.a], self.switches[link.b], link.params,
-                name=f"{config.PREFIX}l{i}", seed=self.seed + 2 * i))
+                name=config.name(f"l{i}"), seed=self.seed + 2 * i))
         for j, (name, info) in enumerate(self.hosts.items()):
             params = topo.node(name).link
             shaped = add_shaped_link(net, info.node, self.switches[info.site], params,
-                                     name=f"{config.PREFIX}h{j}", seed=self.seed + 1000 + 2 * j)
+                                     name=config.name(f"h{j}"), seed=self.seed + 1000 + 2 * j)
             self.links.append(shaped)
             self._host_links[name] = shaped
             if info.kind == "ue":
@@ -382,6 +382,7 @@ class MobilityPlayer:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
 
 
 def _exit_text(process: Any, log_file: Any) -> str:

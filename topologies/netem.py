@@ -37,8 +37,8 @@ def _run(args: Sequence[str]) -> subprocess.CompletedProcess:
 
 
 def _probe_in_netns(tag: str, steps: Callable[[str], Optional[str]]) -> bool:
-    """Create namespace PREFIX+tag+pid, run ``steps(ns)`` (None = success), delete it."""
-    ns = f"{config.PREFIX}{tag}{os.getpid() % 100000}"
+    """Create namespace PREFIX-tag+pid, run ``steps(ns)`` (None = success), delete it."""
+    ns = config.name(f"{tag}{os.getpid() % 100000}")
     res = _run(["ip", "netns", "add", ns])
     if res.returncode != 0:
         LOG.warning("cannot create probe namespace %s: %s", ns, res.stderr.strip())

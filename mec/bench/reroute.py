@@ -39,7 +39,7 @@ def run(line: str = "os-ken", n: int = 100, ues: int = 100, ring: bool = False,
     sites = 6 if ring else 3
     net = SiteNet(n_sites=sites, ring=ring, ofp_port=ctl.ofp_port,
                   replica_sites={"ra": 2, "rb": sites})
-    p = config.PREFIX
+    p = config.name()
     try:
         c = ctl.start()
         net.build()

@@ -5,6 +5,13 @@ namespaces, Docker engines, containers, processes) carries the project's
 prefix, so that `mec clean` can find and remove exactly that and nothing else.
 The prefix defaults to ``mec`` and can be changed with ``MEC_PREFIX`` (used to
 keep parallel runs on one machine apart).
+
+Machine names are ``PREFIX + "-" + rest`` (see :func:`name`). A prefix is made of
+lower-case letters and digits only, so the ``-`` ends it: the names of prefix
+``mec`` (``mec-s1``) and of prefix ``mecb`` (``mecb-s1``) never match each other,
+and :func:`split_name` reads the prefix back out of any name. Folders are per
+prefix (``/run/mec/PREFIX``, ``/var/lib/mec/engines/PREFIX``), a path component
+of their own.
 """
 
 from __future__ import annotations
@@ -13,8 +20,14 @@ import os
 import re
 from pathlib import Path
 
+#: What a prefix may be: no ``-`` (the separator of machine names) and short enough
+#: for 15-character interface names.
+PREFIX_RE = re.compile(r"[a-z][a-z0-9]{1,4}")
+#: Separates the prefix from the rest of a machine name; never part of a prefix.
+NAME_SEP = "-"
+
 PREFIX: str = os.environ.get("MEC_PREFIX", "mec")
-if not re.fullmatch(r"[a-z][a-z0-9]{1,4}", PREFIX):
+if not PREFIX_RE.fullmatch(PREFIX):
     raise SystemExit(
         f"MEC_PREFIX={PREFIX!r} is not allowed: use 2-5 lower-case letters/digits, "
         "starting with a letter (it is part of 15-character interface names)"
@@ -51,6 +64,26 @@ def run_dir() -> Path:
     return RUN_DIR
 
 
-def is_ours(name: str) -> bool:
-    """True when a bridge/interface/namespace/container name belongs to this prefix."""
-    return name.startswith(PREFIX)
+def name(rest: str = "") -> str:
+    """The machine name (bridge, interface, namespace, node, container) REST of this prefix.
+
+    ``name("s1")`` is ``mec-s1``; ``name()`` is ``mec-``, what every such name starts with.
+    """
+    return f"{PREFIX}{NAME_SEP}{rest}"
+
+
+def split_name(machine_name: str) -> tuple[str, str] | None:
+    """(prefix, rest) of a name built by :func:`name` (any prefix), or None if it is not one."""
+    head, sep, rest = machine_name.partition(NAME_SEP)
+    if not sep or not rest or not PREFIX_RE.fullmatch(head):
+        return None
+    return head, rest
+
+
+def is_ours(machine_name: str) -> bool:
+    """True when a bridge/interface/namespace/container name belongs to exactly this prefix.
+
+    ``mec-s1`` is prefix ``mec``'s; ``mecb-s1`` (prefix ``mecb``) and ``mecs1`` are not.
+    """
+    parts = split_name(machine_name)
+    return parts is not None and parts[0] == PREFIX

@@ -12,8 +12,8 @@ An :class:`EdgeManager` wraps the Docker SDK client of the cloudlet's own engine
   cloudlet's network namespace (no sleeps);
 * reports its state (:class:`CloudletStatus`: instances, free resources, cached
   images, up/down);
-* manages its image cache: timed pulls with the bytes actually downloaded,
-  removal (so "not cached here" is a real state), and the paper's Fig. 5 path of
+* manages its image cache: timed pulls with the layer sizes the registry
+  declares beside the bytes counted on the cloudlet's interface, removal (so "not cached here" is a real state), and the paper's Fig. 5 path of
   image transfer between edges: ``docker save | gzip`` to an archive
   (:meth:`EdgeManager.export_image`), a transfer over the emulated network
   (:func:`mec.edge.transfer.transfer_file`), and ``docker load``
@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping, Optional
 import docker.errors
 
 from mec.core import config
+from mec.core.netns import WireCounter
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class ImageNotCachedError(RuntimeError):
 
 def container_name(instance: str) -> str:
     """Docker container name of INSTANCE (carries the project prefix)."""
-    return f"{config.PREFIX}-{instance}"
+    return config.name(instance)
 
 
 @dataclass
@@ -117,14 +118,32 @@ class CloudletStatus:
 
 @dataclass
 class PullResult:
-    """A timed pull: ``bytes`` = compressed layer bytes downloaded (0 if all were cached)."""
+    """A timed pull: what the registry declared and what crossed the cloudlet's link.
+
+    ``declared_bytes``: the compressed sizes of the layers fetched, as the engine's
+    progress messages (or, failing those, the registry manifest) declare them; 0 if
+    every layer was cached. ``wire_bytes``: rx + tx bytes counted on the cloudlet
+    namespace's interfaces from the pull request to its end (headers, ACKs,
+    retransmissions, manifest and token requests included, and any other traffic of
+    the cloudlet in that window: see :class:`mec.core.netns.WireCounter`); None when
+    the Edge Manager has no namespace to count in. ``download_s``: from the request
+    to the last layer's "Download complete" (None if nothing was downloaded);
+    ``seconds`` includes unpacking.
+    """
 
     ref: str
     seconds: float
-    bytes: int
+    declared_bytes: int
     image_size: int  # uncompressed size as reported by the engine
     layers_downloaded: int
     layers_cached: int
+    wire_bytes: Optional[int] = None
+    download_s: Optional[float] = None
+
+    @property
+    def bytes(self) -> int:
+        """The declared compressed bytes (the field's old name, kept for readers of it)."""
+        return self.declared_bytes
 
 
 @dataclass
@@ -429,18 +448,30 @@ class EdgeManager:
             return False
 
     def pull(self, ref: str) -> PullResult:
-        """Pull REF through the cloudlet's namespace; times it and counts the bytes downloaded."""
+        """Pull REF through the cloudlet's namespace: timed, declared and wire bytes counted."""
         repo, tag = split_ref(ref)
-        t0 = time.perf_counter()
-        stream = self.client.api.pull(repo, tag=tag, stream=True, decode=True)
-        nbytes, n_down, n_cached = parse_pull_stream(stream)
-        seconds = time.perf_counter() - t0
+        downloaded: list[float] = []
+
+        def timed(stream):
+            for ev in stream:
+                if ev.get("status") == "Download complete":
+                    downloaded.append(time.perf_counter())
+                yield ev
+
+        with WireCounter(self.netns_path) as wire:
+            t0 = time.perf_counter()
+            stream = self.client.api.pull(repo, tag=tag, stream=True, decode=True)
+            nbytes, n_down, n_cached = parse_pull_stream(timed(stream))
+            seconds = time.perf_counter() - t0
         if not self.has_image(ref):
             raise RuntimeError(f"pull of {ref} on {self.name} ended without the image")
         if n_down and not nbytes:
             nbytes = self._manifest_layer_bytes(ref) or 0
-        result = PullResult(ref, seconds, nbytes, self.image_size(ref), n_down, n_cached)
-        log.info("cloudlet %s: pulled %s in %.3f s (%d bytes)", self.name, ref, seconds, nbytes)
+        result = PullResult(ref, seconds, nbytes, self.image_size(ref), n_down, n_cached,
+                            wire_bytes=wire.bytes,
+                            download_s=max(downloaded) - t0 if downloaded else None)
+        log.info("cloudlet %s: pulled %s in %.3f s (%d bytes declared, %s on the wire)",
+                 self.name, ref, seconds, nbytes, wire.bytes)
         return result
 
     def _manifest_layer_bytes(self, ref: str) -> Optional[int]:
@@ -492,13 +523,19 @@ class EdgeManager:
 
 @dataclass
 class ImageTransfer:
-    """Per-phase timings of moving an image between two edges (paper Fig. 5)."""
+    """Per-phase timings of moving an image between two edges (paper Fig. 5).
+
+    ``archive_bytes``: the archive's file size (the declared size of what was sent).
+    ``wire_bytes``: rx + tx bytes counted on the DESTINATION cloudlet's interfaces
+    during the fetch (headers, ACKs, retransmissions and any other traffic of that
+    cloudlet in the window: see :class:`mec.core.netns.WireCounter`).
+    """
 
     ref: str
     archive_bytes: int
     export_s: float
     transfer_s: float
-    wire_bytes: int
+    wire_bytes: Optional[int]
     load_s: float
 
     @property
@@ -538,4 +575,4 @@ def transfer_image(ref: str, src: EdgeManager, dst: EdgeManager, work_dir: Path 
             exp.path.unlink(missing_ok=True)
             if received is not None:
                 Path(received).unlink(missing_ok=True)
-    return ImageTransfer(ref, exp.bytes, exp.seconds, tr.seconds, tr.bytes, load_s)
+    return ImageTransfer(ref, exp.bytes, exp.seconds, tr.seconds, tr.wire_bytes, load_s)

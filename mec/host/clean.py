@@ -3,8 +3,9 @@
 What counts as ours: processes recorded in pid files under RUN_DIR whose command
 line still carries their recorded marker; Docker engines whose exec root is under
 RUN_DIR and the containers in their cgroups; Mininet node shells, network
-namespaces, OVS bridges and interfaces whose names start with the project prefix;
-engine state under ENGINES_DIR. Shared services (Open vSwitch, the build Docker
+namespaces, OVS bridges, interfaces and containers whose names are this prefix's
+(``mec.core.config.is_ours``: ``PREFIX-rest``, so prefix ``mec`` never takes
+``mecb-s1``); engine state under ENGINES_DIR. Shared services (Open vSwitch, the build Docker
 engine) and built images stay.
 """
 
@@ -36,13 +37,34 @@ class CleanReport:
         log.info("removed %s", what)
 
 
-def _pids_with(marker: str) -> list[int]:
+def _pids_where(matches) -> list[int]:
+    """Pids (not ours) whose command-line arguments satisfy MATCHES(args)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
-            if marker in cmdline(int(entry.name)):
+            args = cmdline(int(entry.name)).split()
+            if args and matches(args):
                 pids.append(int(entry.name))
     return pids
+
+
+def names_path(args: list[str], path: Path) -> bool:
+    """True when an argument is PATH or a path under it (also as ``--opt=PATH``).
+
+    Exact by path component: ``/run/mec/mec/engines/c1`` does not name ``.../c10``.
+    """
+    root = str(path)
+    return any(a == root or a.endswith("=" + root) or root + "/" in a for a in args)
+
+
+def mininet_shell_name(args: list[str]) -> str | None:
+    """The node name of a Mininet node shell (``bash ... -is mininet:NAME``), else None."""
+    last = args[-1] if args else ""
+    return last[len("mininet:"):] if last.startswith("mininet:") else None
+
+
+def _engine_pids(exec_root: Path) -> list[int]:
+    return _pids_where(lambda args: names_path(args, exec_root))
 
 
 def _kill(pids: list[int]) -> None:
@@ -79,7 +101,7 @@ def clean_engines(report: CleanReport, dry: bool) -> None:
             names.update(p.name for p in base.iterdir() if p.is_dir())
     for name in sorted(names):
         exec_root = engine_dirs(name)[1]
-        pids = _pids_with(str(exec_root))
+        pids = _engine_pids(exec_root)
         dockerd = [pid for pid in pids if Path(cmdline(pid).split()[0]).name == "dockerd"]
         if dry:
             report.add(f"docker engine {name} ({len(pids)} processes)")
@@ -95,7 +117,7 @@ def clean_engines(report: CleanReport, dry: bool) -> None:
             for pid in dockerd:
                 terminate(pid, str(exec_root), timeout=15)
         # Whatever survived: containerd, shims, container processes (by our cgroup name).
-        _kill(_pids_with(str(exec_root)))
+        _kill(_engine_pids(exec_root))
         for cg in _engine_containers_cgroups(name):
             for procs in cg.glob("*/cgroup.procs"):
                 _kill([int(p) for p in procs.read_text().split()])
@@ -116,7 +138,7 @@ def clean_engines(report: CleanReport, dry: bool) -> None:
 
 def clean_mininet_shells(report: CleanReport, dry: bool) -> None:
     """Shells of Mininet nodes named with our prefix (they hold the nodes' namespaces)."""
-    pids = _pids_with(f"mininet:{config.PREFIX}")
+    pids = _pids_where(lambda args: config.is_ours(mininet_shell_name(args) or ""))
     for pid in pids:
         report.add(f"mininet node shell pid {pid} ({cmdline(pid).split()[-1]})")
     if not dry:

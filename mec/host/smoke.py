@@ -26,7 +26,7 @@ def run_smoke(image: str = "busybox", hold_s: float = 0.0) -> dict:
     from topologies.registry import RegistryServer
     from topologies.engine import DockerEngine
 
-    p = config.PREFIX
+    p = config.name()
     net = Mininet(controller=None, build=False, autoSetMacs=False)
     engine = registry = None
     timings: dict[str, float] = {}

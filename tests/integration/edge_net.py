@@ -38,7 +38,7 @@ def edge_net(n_cloudlets: int = 2, engines: bool = True):
     from topologies.registry import RegistryServer
     from topologies.engine import DockerEngine
 
-    p = config.PREFIX
+    p = config.name()
     sw_name = f"{p}esw0"
     run(["ovs-vsctl", "--if-exists", "del-br", sw_name], check=False)
     net = Mininet(controller=None, build=False, autoSetMacs=False)

@@ -47,7 +47,7 @@ def ctl_net(request, tmp_path):
         tn.build()
         ctl.wait_switches(tn.n_sites)
         client.push_topology(**tn.topology())
-        client.add_service("web", VIP, 8080, primary=f"{config.PREFIX}ra")
+        client.add_service("web", VIP, 8080, primary=config.name("ra"))
         tn.wait_http()
         yield ctl, client, tn
     finally:
@@ -58,7 +58,7 @@ def ctl_net(request, tmp_path):
 
 
 def _name(short: str) -> str:
-    return f"{config.PREFIX}{short}"
+    return config.name(short)
 
 
 def _our_flows(client, dpid: int, kinds: set[FlowKind], host_id: int) -> list[dict]:

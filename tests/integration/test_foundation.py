@@ -13,7 +13,7 @@ from mec.host.clean import clean
 from mec.core.proc import run
 
 pytestmark = pytest.mark.integration
-P = config.PREFIX
+P = config.name()
 
 
 def _ours_left() -> dict:

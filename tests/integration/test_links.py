@@ -31,7 +31,7 @@ pytestmark = [
 from mec.core import config
 from topologies.model import LinkParams  # noqa: E402 (after the root check)
 
-P = config.PREFIX
+P = config.name()
 SWITCHES = (f"{P}s1", f"{P}s2")
 
 

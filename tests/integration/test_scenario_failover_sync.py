@@ -26,7 +26,7 @@ def run_scenario(name, tmp_path, *extra):
     assert summary["complete"] is True
     assert str(run / "summary.json") in proc.stdout
     bridges = subprocess.run(["ovs-vsctl", "list-br"], capture_output=True, text=True).stdout
-    assert not [b for b in bridges.split() if b.startswith(config.PREFIX + "s")]
+    assert not [b for b in bridges.split() if b.startswith(config.name("s"))]
     return run, summary, proc
 
 

@@ -46,4 +46,4 @@ def test_startup_quick_busybox_one_rep(tmp_path):
     assert str(run / "summary.json") in proc.stdout
     # Nothing of the run is left on the machine.
     bridges = subprocess.run(["ovs-vsctl", "list-br"], capture_output=True, text=True).stdout
-    assert not [b for b in bridges.split() if b.startswith(config.PREFIX + "s")]
+    assert not [b for b in bridges.split() if b.startswith(config.name("s"))]

@@ -93,17 +93,17 @@ def test_dpids_are_index_based_16_hex_digits(ring6):
 def test_machine_names_fit_interface_limit(ring6):
     names = [ring6.switch_name(s) for s in ring6.site_names] + [ring6.host_name(n.name) for n in ring6.hosts()]
     assert len(set(names)) == len(names)
-    assert all(n.startswith(config.PREFIX) and len(n + "-eth99") <= 15 for n in names)
-    assert ring6.switch_name("s1") == config.PREFIX + "s1"
+    assert all(config.is_ours(n) and len(n + "-eth99") <= 15 for n in names)
+    assert ring6.switch_name("s1") == config.PREFIX + "-s1"
 
 
 def test_long_prefix_falls_back_to_index_names(monkeypatch):
     monkeypatch.setattr(config, "PREFIX", "abcde")
     topo = from_dict({"name": "t", "sites": [{"name": "site12"}, {"name": "s2"}], "links": [{"a": "site12", "b": "s2"}],
                       "ues": [{"name": "phone1", "site": "s2"}]})
-    assert topo.switch_name("site12") == "abcde0"  # abcdesite12 would be 11 > 9 characters
-    assert topo.switch_name("s2") == "abcdes2"
-    assert topo.host_name("phone1") == "abcde2"
+    assert topo.switch_name("site12") == "abcde-0"  # abcde-site12 would be 12 > 9 characters
+    assert topo.switch_name("s2") == "abcde-s2"
+    assert topo.host_name("phone1") == "abcde-2"
     assert all(len(n) <= MAX_MACHINE_NAME for n in (topo.switch_name("site12"), topo.host_name("phone1")))
 
 
