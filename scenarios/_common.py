@@ -17,12 +17,15 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from mec.measure import outcomes
 from mec.measure.progress import EXIT_INTERRUPTED, StopGuard
 from mec.measure.results import Metric, ResultDir, SummarySpec, environment, format_table
 
 log = logging.getLogger(__name__)
 
 CONTROLLERS = ("os-ken", "ryu", "none")
+#: exit status of a run that completed with moves (rows) whose outcome is not ok
+EXIT_NOT_OK = 3
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, default_reps: int, quick_reps: int,
@@ -37,6 +40,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_reps: int, qui
     g.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="base folder of the results: DIR/SCENARIO/TIMESTAMP/ "
                         "(default ./results)")
+    g.add_argument("--tolerate-failures", action="store_true",
+                   help=f"exit 0 even when moves (or repetitions) did not end ok (default: "
+                        f"exit {EXIT_NOT_OK}; the outcomes are in the table and summary.json)")
     g.add_argument("--controller", choices=CONTROLLERS, default="os-ken",
                    help="Network Manager line (default os-ken; none = standalone switches)")
     if topology:
@@ -83,8 +89,11 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
 
     MEASURE writes rows into tables of the result dir as repetitions finish and
     calls ``set_testbed(tb)`` once the testbed is up (the environment is read
-    from it). EXTRA_REPORT(summary) may add text after the table. Ctrl-C or SIGTERM stop it (exit 130); an error ends it (exit 1);
-    both leave a summary marked incomplete with the rows measured until then.
+    from it). EXTRA_REPORT(summary) may add text after the table. Ctrl-C or
+    SIGTERM stop it (exit 130); an error ends it (exit 1); both leave a summary
+    marked incomplete with the rows measured until then. A run whose rows have
+    outcomes other than ``ok`` says so at the end and exits EXIT_NOT_OK (3)
+    unless ``--tolerate-failures``.
     """
     rd = ResultDir(name, base=args.out)
     rd.write_config(args, **(config or {}))
@@ -120,12 +129,21 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
             print(extra_report(summary))
     if status == EXIT_INTERRUPTED:
         print(f"stopped early: {reason}; results so far kept", file=sys.stderr)
+    not_ok = outcomes.describe(summary.get("outcomes", {}))
+    if not_ok:
+        print(f"{name}: {not_ok}; see the outcome and cause columns of the CSV",
+              file=sys.stderr)
+        if status == 0 and not getattr(args, "tolerate_failures", False):
+            status = EXIT_NOT_OK
     return status
 
 
 def print_report(path: Path, summary: Mapping[str, Any],
                  table_metrics: Mapping[str, Sequence[Metric]]) -> None:
     state = "complete" if summary["complete"] else f"INCOMPLETE ({summary['reason']})"
+    not_ok = outcomes.describe(summary.get("outcomes", {}))
+    if not_ok:
+        state += f"; NOT ALL OK: {not_ok}"
     print(f"\n{summary['scenario']}: {state}")
     for table, s in summary["tables"].items():
         print(f"\n{table}.csv: {s['rows']} rows")

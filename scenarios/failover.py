@@ -50,6 +50,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
+from mec.measure import outcomes
 from mec.measure.results import ResultDir, SummarySpec
 from scenarios import _common
 
@@ -61,10 +62,10 @@ DEFAULT_IMAGE = "busybox"
 DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[1] / "topologies" / "paper.yaml"
 DEFAULT_REPS, QUICK_REPS = 5, 2
 RAW = "raw"
-COLUMNS = ("rep", "replicas", "killed", "backup", "detect_period_s", "detect_misses",
-           "detect_s", "failover_s", "reroute_ms", "interruption_s", "gap_closed", "failed",
-           "requests", "served_by", "backup_serves", "lat_before_ms", "lat_after_ms",
-           "false_downs", "kill_ms", "t_kill")
+COLUMNS = ("rep", "replicas", "killed", "backup", "outcome", "cause", "detect_period_s",
+           "detect_misses", "detect_s", "failover_s", "reroute_ms", "interruption_s",
+           "gap_closed", "failed", "requests", "served_by", "backup_serves", "lat_before_ms", "lat_after_ms",
+           "false_downs", "kill_ms", "t_kill", "interruption_censored")
 METRICS = ("detect_s", "failover_s", "reroute_ms", "interruption_s", "failed", "backup_serves",
            "lat_before_ms", "lat_after_ms", "false_downs")
 SPEC = SummarySpec(NAME, group_by=("replicas",), metrics=METRICS)
@@ -103,6 +104,7 @@ def rep_metrics(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_k
 
     down = _first(events, "replica.down", t_kill, cloudlet=killed)
     end = _first(events, "failover.end", t_kill, failed=killed)
+    outcome, cause = rep_outcome(records, events, t_kill, killed, end)
     false_downs = sum(1 for e in events if e["kind"] == "replica.down"
                       and not (e.get("cloudlet") == killed and float(e["t"]) >= t_kill))
     gap = metrics.gap_at(records, t_kill)
@@ -113,12 +115,15 @@ def rep_metrics(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_k
     lat_after = [r.latency_ms for r in records if end and r.ok and r.latency_ms is not None
                  and r.t_send >= float(end["t"])]
     return {
+        "outcome": outcome,
+        "cause": cause,
         "detect_s": float(down["t"]) - t_kill if down else None,
         "failover_s": float(end["t"]) - t_kill if end else None,
         "reroute_ms": end.get("reroute_ms") if end else None,
         "new": end.get("new") if end else None,
         "interruption_s": gap.duration_s if gap else None,
         "gap_closed": int(gap.closed) if gap else None,
+        "interruption_censored": int(gap.censored) if gap else None,
         "failed": metrics.failed(records),
         "requests": len(records),
         "served_by": served_by,
@@ -127,6 +132,37 @@ def rep_metrics(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_k
         "lat_after_ms": statistics.median(lat_after) if lat_after else None,
         "false_downs": false_downs,
     }
+
+
+def rep_outcome(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_kill: float,
+                killed: str, end: Optional[Mapping[str, Any]]) -> tuple[str, str]:
+    """(outcome, cause) of one repetition (names of `mec.measure.outcomes`).
+
+    ``failed``: the orchestrator said the failover was impossible or its handling
+    raised; ``no_failover``: no ``failover.end`` came; ``not_served``: the promoted
+    replica never answered a request sent after it; ``wrong_replica``: another
+    instance answered one of them; else ``ok``.
+    """
+    from mec.measure import metrics
+
+    impossible = _first(events, "failover.impossible", t_kill, failed=killed)
+    error = next((e for e in sorted(events, key=lambda e: float(e["t"]))
+                  if e["kind"] == "error" and e.get("job") == "down"
+                  and float(e["t"]) >= t_kill), None)
+    if end is None:
+        if impossible is not None:
+            return outcomes.FAILED, f"failover impossible: {impossible.get('reason')}"
+        if error is not None:
+            return outcomes.FAILED, f"failover failed: {error.get('error')}"
+        return outcomes.NO_FAILOVER, f"no failover after {killed} was killed"
+    new = f"{SERVICE}-{end.get('new')}"
+    served = metrics.served_by_after(records, float(end["t"]))
+    if not served.get(new):
+        return outcomes.NOT_SERVED, f"no reply from {new} after the failover"
+    others = sum(n for rep, n in served.items() if rep != new)
+    if others:
+        return outcomes.WRONG_REPLICA, f"{others} replies from another instance than {new}"
+    return outcomes.OK, ""
 
 
 def timeline_marks(events: Sequence[Mapping[str, Any]], t_kill: float,
@@ -296,10 +332,13 @@ def run(args: argparse.Namespace) -> int:
                                  set_testbed if rep == 1 else None)
             table.append(row)
             if row["failover_s"] is None:
-                progress.line(rep, f"kill {row['killed']}: NO FAILOVER within "
-                                   f"{args.failover_timeout:g} s", failed=row["failed"])
+                progress.line(rep, f"kill {row['killed']}: {row['outcome'].upper()} within "
+                                   f"{args.failover_timeout:g} s ({row['cause']})",
+                              failed=row["failed"])
                 continue
-            progress.line(rep, f"kill {row['killed']} -> {row['served_by'] or '?'}",
+            bad = "" if row["outcome"] == outcomes.OK else (
+                f" {row['outcome'].upper()} ({row['cause']})")
+            progress.line(rep, f"kill {row['killed']} -> {row['served_by'] or '?'}{bad}",
                           row["interruption_s"], detect=row["detect_s"],
                           failover=row["failover_s"], failed=row["failed"])
 

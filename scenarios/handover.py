@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from mec.measure import outcomes
 from mec.measure.results import ResultDir, SummarySpec
 from scenarios import _common
 
@@ -55,7 +56,7 @@ DEFAULT_REPS, QUICK_REPS = 10, 2
 METRICS = ("move_s", "interruption_s", "first_reply_s", "served_by_new_s", "switch_s",
            "time_above_sla_s", "failed", "wrong_replica", "bytes")
 COLUMNS = ("strategy", "source", "image", "move", "from_site", "to_site", "old", "new",
-           "requests", *METRICS)
+           "outcome", "cause", "requests", *METRICS, "interruption_censored")
 SPEC = SummarySpec(NAME, group_by=("strategy", "source"), metrics=METRICS)
 TABLE_METRICS = {NAME: ("interruption_s", "time_above_sla_s", "served_by_new_s", "failed",
                         ("bytes", "MB", 1e-6))}
@@ -86,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "50 ms backbone hop away)")
     parser.add_argument("--dwell", type=float, default=2.0, metavar="S",
                         help="seconds at each site after the orchestrator is done (default 2)")
+    parser.add_argument("--move-timeout", type=float, default=900.0, metavar="S",
+                        help="longest wait for the orchestrator to handle a move; then the "
+                             "move's outcome is no_location or timeout (default 900)")
     _common.add_common_arguments(parser, DEFAULT_REPS, QUICK_REPS, topology=True)
     parser.set_defaults(controller="os-ken")
 
@@ -117,36 +121,76 @@ def moves_of(sites: Sequence[str], count: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------- per-move numbers
+def switch_time(events: Sequence[Any], strategy: str, to_site: str) -> Optional[float]:
+    """When the user's flows were switched for this move (monotonic), None if not known.
+
+    Proactive: the Network Manager's re-steer (packet-in + rule install up to the
+    Barrier; the install time from the ``location`` event or, when its Barrier had
+    not come back yet, from ``location.installed``), or the orchestrator's own
+    re-steer (``proactive.promote.end``). Reactive: ``migration.switch.end``. A
+    time not measured is missing, never a placeholder.
+    """
+    if strategy != "proactive":
+        sw = next((e for e in events if e.kind == "migration.switch.end"), None)
+        return sw.t if sw is not None else None
+    promote = next((e for e in events if e.kind == "proactive.promote.end"), None)
+    if promote is not None and promote.get("steered_by") == "orchestrator":
+        return promote.t
+    loc = next((e for e in events if e.kind == "location"), None)
+    if loc is None or loc.get("t_packet_in") is None:
+        return None
+    install_ms = loc.get("install_ms")
+    if install_ms is None:
+        later = next((e for e in events if e.kind == "location.installed"
+                      and e.get("to_site") == to_site), None)
+        install_ms = later.get("install_ms") if later is not None else None
+    return None if install_ms is None else loc["t_packet_in"] + install_ms / 1000
+
+
 def move_row(records: Sequence[Any], events: Sequence[Any], move: Any, end: float,
-             new_instance: str, sla_ms: float, strategy: str) -> dict[str, Any]:
-    """The numbers of one move from the probe records and orchestrator events in its window."""
+             new_instance: Optional[str], sla_ms: float, strategy: str,
+             handled: str = outcomes.OK, cause: str = "") -> dict[str, Any]:
+    """The numbers and the outcome of one move from the probe records and orchestrator
+    events in its window (from the move's request to END).
+
+    HANDLED is how the orchestrator's handling ended (``ok``, ``failed``,
+    ``no_location``, ``timeout``; CAUSE says why). ``served_by_new_s`` counts only
+    replies from NEW_INSTANCE, the primary after a successful move; after a failed
+    one it is missing. The interruption spanning the attach is measured up to END:
+    still open then, it is at least that long and ``interruption_censored`` is 1.
+    """
     from mec.measure import metrics
 
     window = [r for r in records if move.t_request <= r.t_send < end]
     evs = [e for e in events if move.t_request <= e.t < end]
     attached = move.t_attached
-    gap = metrics.gap_at(records, attached)
-    after = sorted((r for r in window if r.ok and r.t_send >= attached), key=lambda r: r.t_reply)
-    by_new = [r for r in after if r.replica == new_instance]
-    switch_t = None
-    if strategy == "proactive":
-        loc = next((e for e in evs if e.kind == "location"), None)
-        if loc is not None and loc.get("t_packet_in") is not None:
-            switch_t = loc["t_packet_in"] + (loc.get("install_ms") or 0) / 1000
-    else:
-        sw = next((e for e in evs if e.kind == "migration.switch.end"), None)
-        switch_t = sw.t if sw is not None else None
+    gap = metrics.gap_at(records, attached, end=end)
+    after = sorted((r for r in window if r.ok and r.t_send >= attached and r.t_reply < end),
+                   key=lambda r: r.t_reply)
+    ok_move = handled == outcomes.OK and new_instance is not None
+    by_new = [r for r in after if r.replica == new_instance] if ok_move else []
+    switch_t = switch_time(evs, strategy, move.to_site)
     wrong = None
-    if switch_t is not None:
+    if switch_t is not None and ok_move:
         served = metrics.served_by_after(window, switch_t)
         wrong = sum(n for rep, n in served.items() if rep != new_instance)
-    moved = sum(int(e.get("bytes") or e.get("wire_bytes") or 0) for e in evs
+    outcome = handled
+    if ok_move and not by_new:
+        outcome, cause = outcomes.NOT_SERVED, (f"no reply from {new_instance} within "
+                                              f"{end - attached:.1f} s of the attach")
+    elif ok_move and wrong:
+        outcome, cause = outcomes.WRONG_REPLICA, (f"{wrong} replies from another instance "
+                                                 f"than {new_instance} after the switch")
+    moved = sum(int(e.get("bytes") or e.get("archive_bytes") or 0) for e in evs
                 if e.kind in ("migration.pull.end", "migration.transfer_image.end",
                               "replica.pull.end"))
     return {
+        "outcome": outcome,
+        "cause": cause,
         "requests": len(window),
         "move_s": attached - move.t_request,
         "interruption_s": gap.duration_s if gap else None,
+        "interruption_censored": int(gap.censored) if gap else None,
         "first_reply_s": (after[0].t_reply - attached) if after else None,
         "served_by_new_s": (by_new[0].t_reply - attached) if by_new else None,
         "switch_s": (switch_t - attached) if switch_t is not None else None,
@@ -210,9 +254,16 @@ def ratio_report(summary: Mapping[str, Any]) -> str:
             a, b = (pro or {}).get("metrics", {}).get(m), rea["metrics"].get(m)
             if a and b and a.get("n") and b.get("n"):
                 ratio = f"{b['mean'] / a['mean']:.1f}x" if a["mean"] else "proactive has none"
-                lines.append(f"{m:<18} proactive {a['mean']:8.3f} s   reactive "
-                             f"({rea['group']['source']}) {b['mean']:8.3f} s   {ratio}")
-    return ("\nreactive / proactive (means per move):\n" + "\n".join(lines)) if lines else ""
+                lines.append(f"{m:<18} proactive {a['mean']:8.3f} s {_n(a):<12} reactive "
+                             f"({rea['group']['source']}) {b['mean']:8.3f} s {_n(b):<12} {ratio}")
+    return ("\nreactive / proactive (means per move; n values, missing ones apart):\n"
+            + "\n".join(lines)) if lines else ""
+
+
+def _n(stats: Mapping[str, Any]) -> str:
+    """``(n=4)`` or ``(n=3, 1 missing)``: how many moves a mean stands for."""
+    missing = stats.get("missing") or 0
+    return f"(n={stats['n']}" + (f", {missing} missing)" if missing else ")")
 
 
 # ---------------------------------------------------------------------- run
@@ -248,8 +299,10 @@ def run(args: argparse.Namespace) -> int:
                           f"{' '.join(sites)}; results in {rd.path}")
             rows = one_strategy(rd, set_testbed, topo, ue, dests, strategy, source, image,
                                 label, args, progress, lambda i, row: progress.line(
-                                    done + i, f"{label} {row['from_site']}->{row['to_site']}",
-                                    row["interruption_s"] or 0.0,
+                                    done + i, f"{label} {row['from_site']}->{row['to_site']}"
+                                    + ("" if row["outcome"] == outcomes.OK else
+                                       f" {row['outcome'].upper()} ({row['cause']})"),
+                                    row["interruption_s"],
                                     first_reply=row["first_reply_s"],
                                     served_by_new=row["served_by_new_s"],
                                     above_sla=row["time_above_sla_s"]))
@@ -291,25 +344,46 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
                           rate=args.rate, timeout=args.timeout) as probe:
             time.sleep(args.dwell)  # service before the first move (a run length, not a measure)
             for i, site in enumerate(dests, start=1):
-                old = dep.replicas.primary.instance
+                old = _serving(dep)
                 move = tb.network.move(ue, site)
-                orch.wait_for_site(ue, site, timeout=900)
-                moves.append((move, old, dep.replicas.primary.instance))
-                progress.note(f"  move {i}/{len(dests)} {move.from_site}->{site}: handled in "
-                              f"{time.monotonic() - move.t_attached:.1f} s, now served by "
-                              f"{dep.replicas.primary.instance}")
+                handled, cause = handle(orch, dep, ue, site, args.move_timeout)
+                new = _serving(dep) if handled == outcomes.OK else None
+                moves.append((move, old, new, handled, cause))
+                progress.note(f"  move {i}/{len(dests)} {move.from_site}->{site}: "
+                              + (f"handled in {time.monotonic() - move.t_attached:.1f} s, "
+                                 f"now served by {new}" if handled == outcomes.OK else
+                                 f"{handled.upper()}: {cause}"))
                 time.sleep(args.dwell)
             end = time.monotonic()
             records = probe.stop()
     evs = events.events()
-    for i, (move, old, new) in enumerate(moves):
+    for i, (move, old, new, handled, cause) in enumerate(moves):
         until = moves[i + 1][0].t_request if i + 1 < len(moves) else end
         row = {"strategy": strategy, "source": source, "image": image, "move": i + 1,
                "from_site": move.from_site, "to_site": move.to_site, "old": old, "new": new,
-               **move_row(records, evs, move, until, new, args.sla_ms, strategy)}
+               **move_row(records, evs, move, until, new, args.sla_ms, strategy,
+                          handled=handled, cause=cause)}
         rows.append(row)
         on_row(i + 1, row)
     return rows
+
+
+def _serving(dep: Any) -> Optional[str]:
+    primary = dep.replicas.primary
+    return primary.instance if primary is not None else None
+
+
+def handle(orch: Any, dep: Any, ue: str, site: str, timeout: float) -> tuple[str, str]:
+    """Wait for the orchestrator to handle UE's move to SITE: (outcome, cause)."""
+    from mec.orchestrator import OrchestrationError
+
+    try:
+        orch.wait_for_site(ue, site, timeout=timeout)
+    except OrchestrationError as exc:
+        return outcomes.FAILED, str(exc)
+    except TimeoutError as exc:
+        return (outcomes.NO_LOCATION if dep.site != site else outcomes.TIMEOUT), str(exc)
+    return outcomes.OK, ""
 
 
 if __name__ == "__main__":

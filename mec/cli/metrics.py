@@ -23,10 +23,16 @@ def register(subparsers) -> None:
 def _run_cli(args: argparse.Namespace) -> int:
     out = {str(path): analyze(path, sla_ms=args.sla_ms, event_t=args.event_t) for path in args.csv}
     if len(args.csv) > 1:
-        out["summary"] = {
-            "interruption_s": summarize(r["interruption_s"] for r in out.values()),
-            "failed": summarize(r["failed"] for r in out.values()),
-        }
+        runs = list(out.values())
+        out["summary"] = {m: _summary(runs, m) for m in ("interruption_s", "failed")}
+        out["summary"]["interruption_censored"] = sum(
+            bool(r["interruption_censored"]) for r in runs)
     print(json.dumps(out, indent=2))
     return 0
 
+
+
+def _summary(runs: list[dict], metric: str) -> dict:
+    """summarize() of METRIC over RUNS, with how many runs had no value (missing)."""
+    values = [r[metric] for r in runs if r.get(metric) is not None]
+    return {**summarize(values), "missing": len(runs) - len(values)}

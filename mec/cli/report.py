@@ -2,8 +2,9 @@
 
 Each DIR is a run folder (holding summary.json) or a folder above run folders
 (e.g. ``results/startup``: every run below it). For each scenario, a table
-shows every metric per group as ``mean ±half-width of the 95% CI`` with one
-column per run; the figures of every run are redrawn from its raw CSV files
+shows every metric per group as ``mean ±half-width of the 95% CI n=N`` with one
+column per run (``n=N+M?``: M rows had no value; each run's line says how many
+rows were not ok); the figures of every run are redrawn from its raw CSV files
 (summaries recomputed from the rows, so an edited or merged CSV is honoured).
 """
 
@@ -65,7 +66,7 @@ def _cmd(args: argparse.Namespace) -> int:
                 metrics = list(dict.fromkeys(
                     m for _, r in pairs for g in r["tables"][table].get("groups", [])
                     for m in g["metrics"]))
-            print(f"\n{table} (mean ±95% CI half-width)")
+            print(f"\n{table} (mean ±95% CI half-width, n values; +M?: M missing)")
             print(comparison_table(pairs, table, metrics))
         for i in indexes:
             for plot in runs[i]["plots"]:

@@ -6,7 +6,9 @@ Per run (input: a list of :class:`~mec.measure.probelog.ProbeRecord` or a probe 
   longest gap between consecutive successful replies, measured on reply
   times, or (``at=t``) the gap that spans an event time ``t`` such as a move.
   Its resolution is the probe's request period (5 ms at 200 req/s): with no
-  outage at all the gap is about one period.
+  outage at all the gap is about one period. An outage still open at the end
+  of the window (no reply after it, or no reply at all) is reported as at least
+  that long and flagged by :func:`interruption_censored`; it never reads as 0.
 * :func:`failed`: requests without a successful (HTTP 2xx) reply.
 * :func:`latency_percentiles`: p50/p95/p99/max of successful replies' latency.
 * :func:`time_above_sla_s`: how long successful replies exceeded the SLA
@@ -57,8 +59,10 @@ def _successes(records: Records) -> list[ProbeRecord]:
 class Gap:
     """A time without successful replies: from one reply to the next.
 
-    ``closed`` is False when no successful reply came after ``start``; ``end``
-    is then the last send time of the log (the outage lasted at least that).
+    ``closed`` is False when the outage was still open at an edge of the window
+    it was measured in (no successful reply after ``start`` up to the window's
+    end, or none before the event that it spans): the outage lasted at least
+    ``duration_s``; it is *censored* (:attr:`censored`).
     """
 
     start: float
@@ -69,44 +73,78 @@ class Gap:
     def duration_s(self) -> float:
         return self.end - self.start
 
-
-def gaps(records: Records) -> list[Gap]:
-    """Gaps between consecutive successful replies, in time order."""
-    ok = _successes(records)
-    return [Gap(a.t_reply, b.t_reply) for a, b in zip(ok, ok[1:])]
+    @property
+    def censored(self) -> bool:
+        return not self.closed
 
 
-def longest_gap(records: Records) -> Gap | None:
-    """Longest gap between consecutive successful replies (None with < 2 replies)."""
-    all_gaps = gaps(records)
+def gaps(records: Records, end: float | None = None) -> list[Gap]:
+    """Gaps without a successful reply, in time order: between consecutive replies, plus
+    an open (censored) one from the last reply, or from the first send if nothing was
+    answered, to the end of the window (END, or the last send of the log)."""
+    recs = load(records)
+    if not recs:
+        return []
+    ok = _successes(recs)
+    out = [Gap(a.t_reply, b.t_reply) for a, b in zip(ok, ok[1:])]
+    stop = max(r.t_send for r in recs) if end is None else end
+    start = ok[-1].t_reply if ok else min(r.t_send for r in recs)
+    tail = [r for r in recs if r.t_send > start and r.t_send <= stop]
+    if not ok or any(r.failed for r in tail):  # requests went unanswered after the last reply
+        out.append(Gap(start, max(stop, start), closed=False))
+    return out
+
+
+def longest_gap(records: Records, end: float | None = None) -> Gap | None:
+    """Longest gap without a successful reply, an open one at the end included
+    (None for an empty log)."""
+    all_gaps = gaps(records, end)
     return max(all_gaps, key=lambda g: g.duration_s) if all_gaps else None
 
 
-def gap_at(records: Records, t: float) -> Gap | None:
+def gap_at(records: Records, t: float, end: float | None = None) -> Gap | None:
     """The gap spanning time ``t``: from the last successful reply at or before ``t``
-    to the first one after it. Open (``closed=False``) when none came after;
-    None when no successful reply came before ``t``."""
+    to the first one after it (up to END when given).
+
+    Open (``closed=False``, censored) when no reply came after ``t`` (then it ends at
+    END, or at the last send of the log) or none came before ``t`` (then it starts
+    at the first send). None when the log has no request at or before ``t``."""
     recs = load(records)
+    if not recs or min(r.t_send for r in recs) > t:
+        return None
     ok = _successes(recs)
     before = [r for r in ok if r.t_reply <= t]
-    if not before:
-        return None
-    start = before[-1].t_reply
-    after = [r for r in ok if r.t_reply > t]
+    start = before[-1].t_reply if before else min(r.t_send for r in recs)
+    after = [r for r in ok if r.t_reply > t and (end is None or r.t_reply <= end)]
     if after:
-        return Gap(start, after[0].t_reply)
-    last_send = max(r.t_send for r in recs)
-    return Gap(start, max(last_send, start), closed=False)
+        return Gap(start, after[0].t_reply, closed=bool(before))
+    stop = max(r.t_send for r in recs) if end is None else end
+    return Gap(start, max(stop, start, t), closed=False)
 
 
-def interruption_s(records: Records, at: float | None = None) -> float:
-    """Longest gap (s) between consecutive successful replies, or the gap spanning ``at``.
+def interruption(records: Records, at: float | None = None,
+                 end: float | None = None) -> Gap | None:
+    """The longest gap (or, with ``at``, the gap spanning it), censored ones included."""
+    return longest_gap(records, end) if at is None else gap_at(records, at, end)
 
-    0.0 when there are fewer than two successful replies (no gap is defined)
-    or, with ``at``, when no reply came before ``at``.
+
+def interruption_s(records: Records, at: float | None = None,
+                   end: float | None = None) -> float | None:
+    """Duration (s) of :func:`interruption`: the longest time without a successful reply,
+    or the one spanning ``at``. An outage still open at the end of the window counts
+    (at least) until that end (:func:`interruption_censored` says so); a log without
+    any reply is one outage over the whole window. None when nothing was measured
+    (an empty log, or ``at`` before its first request).
     """
-    gap = longest_gap(records) if at is None else gap_at(records, at)
-    return gap.duration_s if gap is not None else 0.0
+    gap = interruption(records, at, end)
+    return gap.duration_s if gap is not None else None
+
+
+def interruption_censored(records: Records, at: float | None = None,
+                          end: float | None = None) -> bool | None:
+    """True when :func:`interruption_s` is a lower bound (the outage was still open)."""
+    gap = interruption(records, at, end)
+    return gap.censored if gap is not None else None
 
 
 # --------------------------------------------------------------------------
@@ -203,6 +241,7 @@ def analyze(records: Records, sla_ms: float | None = None, event_t: float | None
         "statuses": status_counts(recs),
         "send_rate": send_rate(recs),
         "interruption_s": interruption_s(recs),
+        "interruption_censored": interruption_censored(recs),
         "latency_ms": latency_percentiles(recs),
         "replica_changes": [list(c) for c in replica_changes(recs)],
     }
@@ -211,5 +250,6 @@ def analyze(records: Records, sla_ms: float | None = None, event_t: float | None
     if event_t is not None:
         gap = gap_at(recs, event_t)
         out["interruption_at_event_s"] = gap.duration_s if gap else None
+        out["interruption_at_event_censored"] = gap.censored if gap else None
         out["served_by_after_event"] = served_by_after(recs, event_t)
     return out

@@ -1,7 +1,8 @@
 """Comparing scenario runs (`mec report`): one table per scenario, a column per run.
 
 Runs are found by their summary.json; a table shows every metric per group as
-``mean ±half-width of the 95% CI`` with one column per run. :func:`regroup`
+``mean ±half-width of the 95% CI n=N`` with one column per run (``n=N+M?``: M
+rows of the group had no value, e.g. moves that failed). :func:`regroup`
 recomputes a run's summaries from its raw CSV rows (so an edited or merged CSV
 is honoured) for a caller that redraws the figures.
 """
@@ -18,13 +19,24 @@ log = logging.getLogger(__name__)
 
 
 def _cell(stats: Mapping[str, Any] | None, factor: float) -> str:
-    if not stats or not stats.get("n"):
+    """``mean ±half-width n=N`` (``n=N+M?`` when M rows had no value); ``-`` if none."""
+    if not stats or not (stats.get("n") or stats.get("missing")):
         return "-"
+    n = f"n={stats['n']}" + (f"+{stats['missing']}?" if stats.get("missing") else "")
+    if not stats.get("n"):
+        return f"none {n}"
     mean = stats["mean"] * factor
     if stats.get("ci95_high") is None:
-        return f"{mean:.3f} (n={stats['n']})"
+        return f"{mean:.3f} {n}"
     half = (stats["ci95_high"] - stats["mean"]) * factor
-    return f"{mean:.3f} ±{half:.3f}"
+    return f"{mean:.3f} ±{half:.3f} {n}"
+
+
+def outcomes_line(run: Mapping[str, Any]) -> str:
+    """``outcomes: ok 4, failed 1`` of a run (empty for runs without outcomes)."""
+    counts = run.get("outcomes") or {}
+    return ("outcomes: " + ", ".join(f"{o} {n}" for o, n in sorted(counts.items()))
+            if counts else "")
 
 
 def run_line(i: int, path: Path, run: Mapping[str, Any]) -> str:
@@ -32,6 +44,8 @@ def run_line(i: int, path: Path, run: Mapping[str, Any]) -> str:
     cfg = run.get("config", {})
     rows = sum(t.get("rows", 0) for t in run.get("tables", {}).values())
     state = "complete" if run.get("complete") else f"INCOMPLETE: {run.get('reason', '')}"
+    if run.get("not_ok"):
+        state += f"; {run['not_ok']} rows NOT OK ({outcomes_line(run)})"
     return (f"#{i} {path}  [{state}; {rows} rows; reps {cfg.get('reps', '?')}; controller "
             f"{env.get('controller', '?')}; delay {env.get('delay_mechanism', '?')}; "
             f"kernel {env.get('kernel', '?')}]")
@@ -53,7 +67,7 @@ def comparison_table(runs: Sequence[tuple[int, Mapping[str, Any]]], table: str,
             if key not in keys:
                 keys.append(key)
         by_run[i] = idx
-    width = 18
+    width = 26
     head = "".join(f"{n:<10}" for n in group_names) + f"{'metric':<14}" + "".join(
         f"{'#' + str(i):>{width}}" for i, _ in runs)
     lines = [head]

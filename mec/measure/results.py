@@ -8,9 +8,11 @@ the current directory unless another base folder is given, e.g. ``--out``):
 * ``<table>.csv``: raw data, one row per repetition and group (e.g. image and cache
   state) with one column per measured phase; each row is appended and flushed as
   soon as its repetition finishes, so an interrupted run keeps what it measured;
-* ``summary.json``: :func:`mec.measure.metrics.summarize` (n, mean, Student-t 95% CI,
-  median, p5/p95, min, max, std) of every metric per group, whether the run
-  completed, and the environment (:func:`environment`: kernel, delay mechanism,
+* ``summary.json``: :func:`mec.core.stats.summarize` (n, mean, Student-t 95% CI,
+  median, p5/p95, min, max, std) and the number of missing values of every
+  metric per group, the rows' outcomes per group and in all (``outcomes``,
+  ``not_ok``: see `mec.measure.outcomes`), whether the run completed, and the
+  environment (:func:`environment`: kernel, delay mechanism,
   OVS datapath, controller line, versions, machine);
 * plots (PNG) made by the scenario from the same rows.
 
@@ -38,6 +40,7 @@ from mec import __version__
 
 from mec.core import config
 from mec.core.stats import summarize
+from mec.measure import outcomes
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +93,13 @@ class SummarySpec:
 
 def summarize_rows(rows: Iterable[Mapping[str, Any]], group_by: Sequence[str],
                    metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """Per group (in order of first appearance): ``{"group": {...}, "n": rows, "metrics": {...}}``.
+    """Per group (in order of first appearance): ``{"group": {...}, "n": rows, "metrics": {...}}``
+    and, when the rows carry an ``outcome`` column, ``"outcomes": {outcome: rows}``.
 
-    Each metric is :func:`mec.measure.metrics.summarize` of the group's numeric values of
-    that column (empty cells, e.g. a pull time of a pre-cached run, are left out).
+    Each metric is :func:`mec.core.stats.summarize` of the group's numeric values of
+    that column plus ``missing``: how many rows of the group have no value there
+    (an empty cell: a pull time of a pre-cached run, or a time that was never
+    measured because the move failed); they are counted, never averaged in.
     """
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -104,8 +110,12 @@ def summarize_rows(rows: Iterable[Mapping[str, Any]], group_by: Sequence[str],
         stats = {}
         for metric in metrics:
             values = [v for v in (to_number(r.get(metric)) for r in members) if v is not None]
-            stats[metric] = summarize(values)
-        out.append({"group": dict(zip(group_by, key)), "n": len(members), "metrics": stats})
+            stats[metric] = {**summarize(values), "missing": len(members) - len(values)}
+        entry = {"group": dict(zip(group_by, key)), "n": len(members), "metrics": stats}
+        counts = outcomes.count(members)
+        if counts:
+            entry["outcomes"] = counts
+        out.append(entry)
     return out
 
 
@@ -343,6 +353,13 @@ class ResultDir:
                 "group_by": list(spec.group_by),
                 "groups": summarize_rows(rows, spec.group_by, spec.metrics),
             }
+        counts: dict[str, int] = {}
+        for t in summary["tables"].values():
+            for g in t["groups"]:
+                for o, n in g.get("outcomes", {}).items():
+                    counts[o] = counts.get(o, 0) + n
+        summary["outcomes"] = counts
+        summary["not_ok"] = outcomes.not_ok(counts)
         summary.update(_jsonable(extra))
         self._write_json(SUMMARY_FILE, summary)
         return summary
@@ -428,16 +445,24 @@ def format_table(groups: Sequence[Mapping[str, Any]], metrics: Sequence[Metric])
     widths = {k: max([len(k)] + [len(str(g["group"][k])) for g in groups]) + 2 for k in keys}
     mw = max([len("metric")] + [len(m if isinstance(m, str) else m[1]) for m in metrics]) + 2
     head = "".join(f"{k:<{widths[k]}}" for k in keys)
-    lines.append(f"{head}{'metric':<{mw}}{'n':>4}{'median':>10}{'mean':>10}  95% CI of the mean")
+    lines.append(f"{head}{'metric':<{mw}}{'n':>4}{'miss':>5}{'median':>10}{'mean':>10}"
+                 "  95% CI of the mean")
     for g in groups:
         label = "".join(f"{str(g['group'][k]):<{widths[k]}}" for k in keys)
         for m in metrics:
             col, name, f = (m, m, 1.0) if isinstance(m, str) else m
             s = g["metrics"].get(col)
-            if not s or not s.get("n"):
+            if not s or not (s.get("n") or s.get("missing")):
+                continue
+            missing = s.get("missing", 0)
+            if not s.get("n"):
+                lines.append(f"{label}{name:<{mw}}{0:>4}{missing:>5}{'-':>10}{'-':>10}  -")
                 continue
             ci = (f"[{s['ci95_low'] * f:.3f}, {s['ci95_high'] * f:.3f}]"
                   if s.get("ci95_low") is not None else "-")
-            lines.append(f"{label}{name:<{mw}}{s['n']:>4}{s['median'] * f:>10.3f}"
+            lines.append(f"{label}{name:<{mw}}{s['n']:>4}{missing:>5}{s['median'] * f:>10.3f}"
                          f"{s['mean'] * f:>10.3f}  {ci}")
+        if g.get("outcomes"):
+            text = ", ".join(f"{o} {n}" for o, n in sorted(g["outcomes"].items()))
+            lines.append(f"{label}{'outcomes':<{mw}}{text}")
     return "\n".join(lines)

@@ -2,9 +2,13 @@
 
 A deployment is one service deployed for one user with one strategy: its
 virtual IP, image, replica set (`mec.orchestrator.replicas.ReplicaSet`), Service
-Manager and the user's site as the orchestrator last saw it. The helpers here
-only read: the instance name of a replica, the placement the replica set
-stands for, a one-replica copy of a spec (reactive migration keeps one).
+Manager, the user's site as the orchestrator last saw it (``site``) and, apart
+from it, what really serves the user (``serving``: the primary's cloudlet), and
+one `MoveRecord` per location event with how its handling ended (``ok`` or
+``failed`` with a cause; ``pending`` while it runs). Every write of these
+happens under the deployment's ``lock``. The helpers here only read: the
+instance name of a replica, the placement the replica set stands for, a
+one-replica copy of a spec (reactive migration keeps one).
 """
 
 from __future__ import annotations
@@ -25,6 +29,21 @@ class OrchestrationError(RuntimeError):
     """A deployment or migration step failed; the message says which and why."""
 
 
+#: How the handling of a location event ended (`MoveRecord.outcome`).
+PENDING, HANDLED, FAILED = "pending", "ok", "failed"
+
+
+@dataclass
+class MoveRecord:
+    """One location event of a deployment's user and how the orchestrator handled it."""
+
+    from_site: str
+    site: str
+    outcome: str = PENDING  # PENDING, then HANDLED or FAILED
+    cause: str = ""  # why it FAILED (the step and its error)
+    serving: Optional[str] = None  # the primary's cloudlet once handled
+
+
 @dataclass
 class Deployment:
     """One service deployed for one user with one strategy."""
@@ -40,6 +59,10 @@ class Deployment:
     data: bool = False
     site: str = ""  # the user's current site as the orchestrator knows it
     history: list[str] = field(default_factory=list)
+    #: one record per location event handled for this deployment, oldest first
+    moves: list[MoveRecord] = field(default_factory=list)
+    #: cloudlets a decision in progress relies on (a retire must not remove them)
+    pinned: set[str] = field(default_factory=set)
     #: Serialises decisions on this deployment (held briefly: never across a pull or launch).
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -50,6 +73,16 @@ class Deployment:
     def instance(self, cloudlet: str) -> str:
         """The container name of this service's replica on CLOUDLET."""
         return f"{self.name}-{cloudlet}"
+
+    @property
+    def serving(self) -> Optional[str]:
+        """The cloudlet whose replica is primary (serves the user), None if none is."""
+        primary = self.replicas.primary
+        return primary.cloudlet if primary else None
+
+    def last_move(self) -> Optional[MoveRecord]:
+        with self.lock:
+            return self.moves[-1] if self.moves else None
 
     def down(self) -> set[str]:
         """The cloudlets whose replica the Service Manager found not answering."""

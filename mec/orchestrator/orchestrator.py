@@ -24,14 +24,20 @@ they share: the Edge Managers (``edges``), the Network Manager client
 ``graph``, ``predictor``, ``statuses()``), deploying and undeploying
 (`mec.orchestrator.deployment` is the bookkeeping), the Edge Managers'
 status, and the events coming in. Location events come from the Network
-Manager's event log (polled by one thread); failures from the Service
-Manager's health checks. Three workers handle them, each one job at a time, so
-that nothing urgent waits behind an image pull: location events (promotion,
-migration), failures, and background work (relocating secondaries, retiring
-a migrated-from instance). Role changes happen under each deployment's lock,
-so racing events cannot break the one-primary invariant. A failing step is
-reported with its cause, the previous primary keeps serving and the half-made
-instance is removed.
+Manager's event log, polled by a watcher thread; failures from the Service
+Manager's health checks. Three worker threads handle them, each one job at a
+time, so that nothing urgent waits behind an image pull: one for location events
+(promotion, migration), one for failures, one for background work (relocating
+secondaries, retiring a migrated-from instance); with the watcher that makes
+four threads. Every decision on a deployment (its user's site and history,
+which replica to reuse or retire, role changes) is taken under that
+deployment's lock, and a replica a decision relies on is pinned until it is
+done, so racing events can neither break the one-primary invariant nor retire
+the replica a migration switches to. Each location event gets a
+`mec.orchestrator.deployment.MoveRecord` saying how its handling ended (``ok``,
+or ``failed`` with its cause); `EdgeOrchestrator.wait_for_site` raises
+`OrchestrationError` for a failed one. A failing step is reported with its
+cause, the previous primary keeps serving and the half-made instance is removed.
 
 A scenario uses it in a few lines::
 
@@ -58,7 +64,9 @@ from mec.core.events import EventLog
 from mec.edge.images import registry_ref
 from mec.edge.manager import EdgeManager
 from mec.orchestrator import scheduler
-from mec.orchestrator.deployment import IMAGE_SOURCES, STRATEGIES, Deployment, one_replica
+from mec.orchestrator.deployment import (FAILED, HANDLED, IMAGE_SOURCES, PENDING, STRATEGIES,
+                                         Deployment, MoveRecord, OrchestrationError,
+                                         one_replica)
 from mec.orchestrator.failover import FailoverHandling
 from mec.orchestrator.proactive import ProactiveHandling
 from mec.orchestrator.reactive import ReactiveHandling
@@ -285,35 +293,104 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
             time.sleep(0.02)
 
     def wait_for_site(self, ue: str, site: str, timeout: float = 30.0) -> None:
-        """Wait until the orchestrator has handled UE's arrival at SITE (then until idle)."""
+        """Wait until the orchestrator has handled UE's arrival at SITE (then until idle).
+
+        Returns when every deployment of UE handled the move to SITE; raises
+        `OrchestrationError` (naming the cause) when the handling of any failed,
+        and `TimeoutError` when no location event for SITE came within TIMEOUT
+        (or its handling had not ended by then: the message says which).
+        """
         deadline = time.monotonic() + timeout
-        while any(d.site != site for d in self.deployments.values() if d.ue == ue):
+        while True:
+            states = [self._arrival(d, site) for d in list(self.deployments.values())
+                      if d.ue == ue]
+            if all(s != PENDING and s is not None for s, _ in states):
+                break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no location event for {ue} at {site} within {timeout:g} s "
-                                   "(does the UE send traffic after its move?)")
+                if any(s is None for s, _ in states):
+                    raise TimeoutError(f"no location event for {ue} at {site} within "
+                                       f"{timeout:g} s (does the UE send traffic after its "
+                                       "move?)")
+                raise TimeoutError(f"the move of {ue} to {site} was still being handled "
+                                   f"after {timeout:g} s")
             time.sleep(0.01)
+        causes = [cause for s, cause in states if s == FAILED]
+        if causes:
+            raise OrchestrationError("; ".join(causes))
         self.wait_idle(max(1.0, deadline - time.monotonic()))
+
+    @staticmethod
+    def _arrival(dep: Deployment, site: str) -> tuple[Optional[str], str]:
+        """(outcome, cause) of DEP's handling of its user at SITE; None: not seen there."""
+        with dep.lock:
+            if dep.site != site:
+                return None, ""
+            last = dep.moves[-1] if dep.moves else None
+            if last is None or last.site != site:
+                return HANDLED, ""  # deployed there, no move since
+            return last.outcome, last.cause
 
     def _wall_to_mono(self, wall: Optional[float]) -> Optional[float]:
         return None if wall is None else wall + self._mono_minus_wall
 
     # ================================================================== moves
     def _on_location(self, ue: str, site: str, nm_event: dict) -> None:
-        for dep in [d for d in self.deployments.values() if d.ue == ue]:
-            if site == dep.site:
-                continue
-            old_site, dep.site = dep.site, site
+        for dep in [d for d in list(self.deployments.values()) if d.ue == ue]:
+            with dep.lock:
+                if site == dep.site:
+                    continue
+                old_site, dep.site = dep.site, site
+                dep.history.append(site)
+                move = MoveRecord(old_site, site)
+                dep.moves.append(move)
             self.predictor.observe(old_site, site)
-            dep.history.append(site)
             t_seen = self._wall_to_mono(nm_event.get("ts_packet_in"))
             self.events.emit("location", service=dep.name, ue=ue, from_site=old_site,
                              to_site=site, t_packet_in=t_seen,
                              resteered=nm_event.get("resteered", {}).get(dep.name),
                              install_ms=nm_event.get("install_ms"))
-            if dep.strategy == "proactive":
-                self._proactive_handover(dep, site, nm_event)
+            try:
+                if dep.strategy == "proactive":
+                    self._proactive_handover(dep, site, nm_event)
+                else:
+                    self._reactive_migration(dep, site, t_seen)
+            except Exception as exc:  # noqa: BLE001 - recorded with its cause, reported
+                log.warning("move of %s to %s (%s): %s", ue, site, dep.name, exc)
+                self._end_move(dep, move, FAILED, f"{type(exc).__name__}: {exc}")
             else:
-                self._reactive_migration(dep, site, t_seen)
+                self._end_move(dep, move, HANDLED)
+        if nm_event.get("install_ms") is None:
+            self._installed_later(ue, site, nm_event)
+
+    def _end_move(self, dep: Deployment, move: MoveRecord, outcome: str, cause: str = "") -> None:
+        with dep.lock:
+            move.outcome, move.cause, move.serving = outcome, cause, dep.serving
+        self.events.emit("location.handled", service=dep.name, ue=dep.ue,
+                         from_site=move.from_site, to_site=move.site, outcome=outcome,
+                         cause=cause, serving=move.serving)
+
+    def _installed_later(self, ue: str, site: str, nm_event: dict, wait_s: float = 0.5) -> None:
+        """The Network Manager's rule install time of a location event whose Barrier had not
+        come back when it was read: fetched again (up to WAIT_S), emitted as
+        ``location.installed``; never a placeholder (missing if it does not come)."""
+        seq = nm_event.get("seq")
+        if seq is None:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                again = next((e for e in self.nm.events(since=seq - 1) if e["seq"] == seq), None)
+            except Exception as exc:  # noqa: BLE001 - the controller may be restarting
+                log.debug("event re-read failed: %s", exc)
+                return
+            if again is None:
+                return
+            if again.get("install_ms") is not None:
+                self.events.emit("location.installed", ue=ue, to_site=site,
+                                 install_ms=again["install_ms"],
+                                 t_installed=self._wall_to_mono(again.get("ts_installed")))
+                return
+            time.sleep(0.02)
 
 
     # ================================================================== lifecycle

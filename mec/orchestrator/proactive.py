@@ -13,7 +13,7 @@ says what they share).
 from __future__ import annotations
 
 from mec.orchestrator import scheduler
-from mec.orchestrator.deployment import Deployment, placement_of
+from mec.orchestrator.deployment import Deployment, OrchestrationError, placement_of
 from mec.orchestrator.replicas import PRIMARY, SECONDARY
 
 
@@ -27,7 +27,9 @@ class ProactiveHandling:
 
     def _promote_for(self, dep: Deployment, site: str, nm_event: dict) -> None:
         current = dep.replicas.primary
-        target = self._policy_map(dep).get(site) if current else None
+        if current is None:
+            raise OrchestrationError(f"{dep.name} has no primary replica to hand over from")
+        target = self._policy_map(dep).get(site)
         if target is None or target == current.cloudlet:
             self.events.emit("proactive.keep", service=dep.name, primary=current and current.cloudlet)
         else:
@@ -35,6 +37,7 @@ class ProactiveHandling:
                                   old=current.cloudlet, new=target) as extra:
                 if nm_event.get("resteered", {}).get(dep.name) == target:
                     extra["steered_by"] = "network-manager-policy"
+                    # None while the Barrier has not come back (see location.installed)
                     extra["reroute_ms"] = nm_event.get("install_ms")
                 else:
                     extra["steered_by"] = "orchestrator"
@@ -55,7 +58,8 @@ class ProactiveHandling:
         dep = self.deployments.get(service)
         if dep is None:
             return
-        site = dep.site  # the user may have moved on since this relocation was queued
+        with dep.lock:
+            site = dep.site  # the user may have moved on since this relocation was queued
         with self.events.span("proactive.relocate", service=dep.name, site=site) as extra:
             with dep.lock:
                 exclude = dep.down()
@@ -87,7 +91,8 @@ class ProactiveHandling:
                     if c not in dep.replicas:
                         dep.replicas.add(c, self.site_of(c), dep.instance(c), SECONDARY)
                 for c in to_stop:
-                    if c in dep.replicas and dep.replicas.get(c).role != PRIMARY:
+                    if (c in dep.replicas and dep.replicas.get(c).role != PRIMARY
+                            and c not in dep.pinned):
                         dep.replicas.remove(c)
                         self.edges[c].remove(dep.instance(c))
                 if dep.replicas.primary:

@@ -37,20 +37,38 @@ class ReactiveHandling:
                 em.remove_image(dep.image_ref)
 
     def _reactive_migration(self, dep: Deployment, site: str, t_seen: Optional[float]) -> None:
-        old = dep.replicas.primary
-        one = one_replica(dep.spec)
-        statuses = self.statuses()
-        target = scheduler.place("neighbours", self.graph, statuses, one, site).primary
-        if old is None or target == old.cloudlet:
-            self.events.emit("migration.skip", service=dep.name, reason="already nearest")
-            return
-        src, dst = self.edges[old.cloudlet], self.edges[target]
+        with dep.lock:  # decide and reserve: a retire must not remove what this move uses
+            old = dep.replicas.primary
+            if old is None:
+                raise OrchestrationError(f"{dep.name} has no primary to migrate from")
+            target = scheduler.place("neighbours", self.graph, self.statuses(),
+                                     one_replica(dep.spec), site).primary
+            if target == old.cloudlet:
+                self.events.emit("migration.skip", service=dep.name, reason="already nearest")
+                return
+            reuse = target in dep.replicas
+            dep.pinned.add(target)
+        try:
+            self._migrate(dep, old.cloudlet, target, reuse, t_seen)
+        finally:
+            with dep.lock:
+                dep.pinned.discard(target)
+                stranded = (reuse and target in dep.replicas
+                            and dep.replicas.get(target).role != PRIMARY)
+            if stranded:  # the switch back failed: retire it as its earlier retire would have
+                self._background.put(("retire", dep.name, target, 0.0,
+                                      dict(service=dep.name, old=target)))
+
+    def _migrate(self, dep: Deployment, old_cloudlet: str, target: str, reuse: bool,
+                 t_seen: Optional[float]) -> None:
+        """Move DEP's primary from OLD_CLOUDLET to TARGET (pinned by the caller)."""
+        src, dst = self.edges[old_cloudlet], self.edges[target]
         instance = dep.instance(target)
         t0 = time.perf_counter()
         fields = dict(service=dep.name, ue=dep.ue, source=dep.image_source, image=dep.spec.image,
-                      old=old.cloudlet, new=target)
+                      old=old_cloudlet, new=target)
         self.events.emit("migration.start", **fields)
-        if target in dep.replicas:
+        if reuse:
             # the user came back before the instance there was retired: switch back to it
             with self.events.span("migration.switch", **fields, reused=True) as x:
                 answer = self.nm.set_primary(dep.name, target, ue=dep.ue)
@@ -59,8 +77,9 @@ class ReactiveHandling:
                 dep.replicas.promote(target)
             self.events.emit("migration.end", **fields, total_s=time.perf_counter() - t0,
                              reused=True)
-            self._background.put(("retire", dep.name, old.cloudlet,
+            self._background.put(("retire", dep.name, old_cloudlet,
                                   float(answer.get("drain_s") or 0.0), fields))
+            self.events.emit("roles", service=dep.name, roles=dep.replicas.roles())
             return
         created = False
         try:
@@ -93,33 +112,39 @@ class ReactiveHandling:
             if created:
                 dst.remove(instance)
             self.events.emit("migration.failed", **fields, error=f"{type(exc).__name__}: {exc}",
-                             note=f"{old.cloudlet} keeps serving")
+                             note=f"{old_cloudlet} keeps serving")
             raise OrchestrationError(f"reactive migration of {dep.name} to {target} failed: "
-                                     f"{exc}; {old.cloudlet} keeps serving") from exc
+                                     f"{exc}; {old_cloudlet} keeps serving") from exc
         with dep.lock:
             dep.replicas.add(target, self.site_of(target), instance, SECONDARY)
             dep.replicas.promote(target)
         # The user is served by the new instance from here: that is the migration time.
         self.events.emit("migration.end", **fields, total_s=time.perf_counter() - t0,
                          since_packet_in_s=(time.monotonic() - t_seen) if t_seen else None)
-        self._background.put(("retire", dep.name, old.cloudlet, drain_s, fields))
+        self._background.put(("retire", dep.name, old_cloudlet, drain_s, fields))
         self.events.emit("roles", service=dep.name, roles=dep.replicas.roles())
 
     def _retire(self, service: str, cloudlet: str, drain_s: float, fields: dict) -> None:
-        """Stop a reactive migration's old instance once its connections drained."""
+        """Stop a reactive migration's old instance once its connections drained.
+
+        Decided and done under the deployment's lock: a replica a migration has
+        pinned (it switches back to it) or that is primary again is kept."""
         dep = self.deployments.get(service)
-        if dep is None or cloudlet not in dep.replicas:
+        if dep is None:
             return
         if drain_s > 0:
             # the Network Manager keeps established connections on the old instance
             # for drain_s (new ones already reach the new one): let them finish
             with self.events.span("migration.drain", **fields, drain_s=drain_s):
                 time.sleep(drain_s)
-        with self.events.span("migration.stop_old", **fields):
-            with dep.lock:
-                old = dep.replicas.get(cloudlet)
-                if old.role == PRIMARY:
-                    return  # the user came back meanwhile: it serves again
+        with dep.lock:
+            if cloudlet not in dep.replicas:
+                return
+            old = dep.replicas.get(cloudlet)
+            if old.role == PRIMARY or cloudlet in dep.pinned:
+                self.events.emit("migration.keep_old", **fields, reason="in use again")
+                return  # the user came back meanwhile: it serves (or will) again
+            with self.events.span("migration.stop_old", **fields):
                 dep.replicas.remove(cloudlet)
-            self.edges[cloudlet].remove(old.instance)
+                self.edges[cloudlet].remove(old.instance)
         self.events.emit("roles", service=service, roles=dep.replicas.roles())

@@ -45,17 +45,45 @@ def test_interruption_is_the_longest_gap_between_successful_replies():
     assert (gap.start, gap.end, gap.closed) == (pytest.approx(10.392), pytest.approx(10.66), True)
     assert m.interruption_s(log, at=10.5) == pytest.approx(expected)
     assert m.interruption_s(log, at=10.2) == pytest.approx(PERIOD)  # normal spacing
-    assert m.interruption_s(log, at=9.0) == 0.0  # before any reply
-    assert m.interruption_s([rec(0)]) == 0.0
+    assert m.interruption_censored(log) is False
+    assert m.interruption_s(log, at=9.0) is None  # before the log began: not measured
+    assert m.interruption_s([]) is None
+    # one reply and nothing after it: no outage, nothing to measure (not 0)
+    assert m.interruption_s([rec(0)]) is None
 
 
 def test_gap_at_an_event_with_no_recovery_is_open():
     log = [rec(i) for i in range(10)] + [rec(i, status="refused") for i in range(10, 20)]
     gap = m.gap_at(log, 10.15)
-    assert not gap.closed
+    assert not gap.closed and gap.censored
     assert gap.start == pytest.approx(10.092) and gap.end == pytest.approx(10.19)
-    # the longest gap only considers gaps closed by a reply
-    assert m.interruption_s(log) == pytest.approx(PERIOD)
+    # an outage that never ends is the longest one, at least until the end of the log
+    assert m.interruption_s(log) == pytest.approx(10.19 - 10.092)
+    assert m.interruption_censored(log) is True
+    # ... or until the end of the window it is measured in
+    assert m.interruption_s(log, at=10.15, end=12.0) == pytest.approx(12.0 - 10.092)
+    assert m.interruption_censored(log, at=10.15, end=12.0) is True
+
+
+def test_an_outage_with_fewer_than_two_replies_is_not_zero():
+    # never a reply: the whole window is one open outage
+    dead = [rec(i, status="timeout") for i in range(50)]
+    assert m.interruption_s(dead) == pytest.approx(49 * PERIOD)
+    assert m.interruption_censored(dead) is True
+    assert m.interruption_s(dead, at=10.2, end=11.0) == pytest.approx(1.0)
+    # one reply, then nothing: open from that reply on
+    one = [rec(0)] + [rec(i, status="refused") for i in range(1, 30)]
+    assert m.interruption_s(one) == pytest.approx(29 * PERIOD - 0.002)
+    assert m.interruption_censored(one) is True
+    # no reply before the event but one after: the outage began before the window (censored)
+    late = [rec(i, status="timeout") for i in range(20)] + [rec(i) for i in range(20, 30)]
+    gap = m.gap_at(late, 10.1)
+    assert gap.censored and gap.start == pytest.approx(T0)
+    assert gap.end == pytest.approx(10.2 + 0.002)
+    # requests cancelled when the probe stopped are not an outage
+    stopped = [rec(i) for i in range(10)] + [rec(10, status="cancelled")]
+    assert m.interruption_s(stopped) == pytest.approx(PERIOD)
+    assert m.interruption_censored(stopped) is False
 
 
 def test_failed_counts_everything_but_2xx_and_cancelled():

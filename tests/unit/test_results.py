@@ -66,11 +66,42 @@ def test_summary_per_group_skips_empty_cells():
     assert [g["group"] for g in groups] == [{"image": "httpd", "state": "pulled"},
                                             {"image": "httpd", "state": "cached"}]
     pulled, cached = groups
-    assert pulled["n"] == 3 and pulled["metrics"]["pull_s"] == summarize([10.0, 12.0, 11.0])
+    assert pulled["n"] == 3 and pulled["metrics"]["pull_s"] == {
+        **summarize([10.0, 12.0, 11.0]), "missing": 0}
     assert pulled["metrics"]["pull_s"]["mean"] == pytest.approx(11.0)
     assert pulled["metrics"]["pull_s"]["ci95_low"] < 11.0 < pulled["metrics"]["pull_s"]["ci95_high"]
     assert cached["metrics"]["pull_s"]["n"] == 0  # pre-cached: no pull
+    assert cached["metrics"]["pull_s"]["missing"] == 2  # ... counted, not dropped
     assert cached["metrics"]["total_s"]["median"] == pytest.approx(0.4)
+    assert "outcomes" not in pulled  # these rows have no outcome column
+
+
+MOVES = [
+    {"strategy": "reactive", "outcome": "ok", "served_by_new_s": 2.0},
+    {"strategy": "reactive", "outcome": "failed", "served_by_new_s": None},
+    {"strategy": "reactive", "outcome": "ok", "served_by_new_s": 4.0},
+    {"strategy": "reactive", "outcome": "not_served", "served_by_new_s": ""},
+    {"strategy": "proactive", "outcome": "ok", "served_by_new_s": 0.03},
+]
+MOVE_SPEC = SummarySpec("handover", ("strategy",), ("served_by_new_s",))
+
+
+def test_summary_counts_outcomes_and_missing_values_per_group(tmp_path):
+    rea, pro = summarize_rows(MOVES, ("strategy",), ("served_by_new_s",))
+    assert rea["outcomes"] == {"ok": 2, "failed": 1, "not_served": 1}
+    assert rea["metrics"]["served_by_new_s"]["n"] == 2
+    assert rea["metrics"]["served_by_new_s"]["missing"] == 2
+    assert pro["outcomes"] == {"ok": 1} and pro["metrics"]["served_by_new_s"]["missing"] == 0
+    rd = ResultDir("handover", base=tmp_path)
+    t = rd.table("handover", ("strategy", "outcome", "served_by_new_s"))
+    for row in MOVES:
+        t.append(row)
+    s = rd.write_summary([MOVE_SPEC], complete=True)
+    assert s["outcomes"] == {"ok": 3, "failed": 1, "not_served": 1} and s["not_ok"] == 2
+    text = format_table(s["tables"]["handover"]["groups"], ["served_by_new_s"])
+    line = [l for l in text.splitlines() if "reactive" in l and "served_by_new_s" in l][0]
+    assert line.split()[2:4] == ["2", "2"]  # n, missing
+    assert "failed 1, not_served 1, ok 2" in text
 
 
 def test_summary_json_complete_and_partial(tmp_path):
@@ -122,8 +153,9 @@ def test_find_runs_and_table(tmp_path):
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["image", "state", "metric"]
     pull_line = [l for l in lines if "pulled" in l and "pull_s" in l][0]
-    assert pull_line.split()[3:6] == ["3", "11.000", "11.000"]  # n, median, mean
-    assert not [l for l in lines if "cached" in l and "pull_s" in l]  # nothing to show
+    assert pull_line.split()[3:7] == ["3", "0", "11.000", "11.000"]  # n, missing, median, mean
+    cached = [l for l in lines if "cached" in l and "pull_s" in l][0]
+    assert cached.split()[3:5] == ["0", "2"]  # nothing measured, two rows without a value
 
 
 def test_progress_line(capsys):

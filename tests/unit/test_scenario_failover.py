@@ -1,6 +1,7 @@
 """The failover scenario's numbers and figures, from synthetic probe records and events."""
 
 import argparse
+import dataclasses
 import json
 
 import pytest
@@ -50,6 +51,8 @@ def test_rep_metrics_from_the_kill():
     assert m["served_by"] == "svc-c2" and m["backup_serves"] == 1
     assert m["lat_before_ms"] == 2.0 and m["lat_after_ms"] == 100.0
     assert m["false_downs"] == 1
+    assert (m["outcome"], m["cause"]) == ("ok", "")
+    assert m["interruption_censored"] == 0
 
 
 def test_rep_metrics_flag_a_wrong_replica_and_a_missing_failover():
@@ -61,6 +64,37 @@ def test_rep_metrics_flag_a_wrong_replica_and_a_missing_failover():
     assert m["detect_s"] == pytest.approx(0.6)
     assert m["served_by"] == "" and m["backup_serves"] == 0
     assert m["gap_closed"] == 0  # the user was never served again
+    assert m["outcome"] == "no_failover" and "c1" in m["cause"]
+    # ... so the outage lasted at least until the end of the log, flagged as censored
+    assert m["interruption_s"] == pytest.approx(112.995 - 109.997, abs=1e-6)
+    assert m["interruption_censored"] == 1
+
+
+def test_rep_outcomes_of_each_failure_shape():
+    other = failover.rep_metrics(records(after_replica="svc-c3"), events(), T_KILL, "c1", "c2")
+    assert other["outcome"] == "not_served" and "svc-c2" in other["cause"]
+    mixed = [dataclasses.replace(r, replica="svc-c3") if r.replica == "svc-c2" and r.seq % 7 == 0 else r
+             for r in records()]
+    wrong = failover.rep_metrics(mixed, events(), T_KILL, "c1", "c2")
+    assert wrong["outcome"] == "wrong_replica" and "svc-c2" in wrong["cause"]
+    # the failover ended but the promoted backup never answered: the outage never ends
+    never = failover.rep_metrics(records(outage=(110.0, 200.0)), events(), T_KILL, "c1", "c2")
+    assert never["outcome"] == "not_served" and never["interruption_censored"] == 1
+    assert never["interruption_s"] >= 112.99 - 109.997
+    impossible = [e for e in events() if e["kind"] != "failover.end"] + [
+        {"t": 110.61, "kind": "failover.impossible", "failed": "c1",
+         "reason": "no healthy replica left"}]
+    m = failover.rep_metrics(records(outage=(110.0, 200.0)), impossible, T_KILL, "c1", "c2")
+    assert m["outcome"] == "failed" and "no healthy replica left" in m["cause"]
+    raised = [e for e in events() if e["kind"] != "failover.end"] + [
+        {"t": 110.62, "kind": "error", "job": "down", "error": "RuntimeError: REST 500"}]
+    m = failover.rep_metrics(records(outage=(110.0, 200.0)), raised, T_KILL, "c1", "c2")
+    assert m["outcome"] == "failed" and "REST 500" in m["cause"]
+    # no reply at all in the log: one outage over it, not 0
+    silent = [r for r in records(outage=(0.0, 200.0))]
+    m = failover.rep_metrics(silent, events(), T_KILL, "c1", "c2")
+    assert m["interruption_s"] == pytest.approx(112.995 - 100.0)
+    assert m["interruption_censored"] == 1 and m["outcome"] == "not_served"
 
 
 def test_timeline_marks_merge_close_labels():
