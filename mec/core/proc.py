@@ -30,18 +30,42 @@ class CommandError(RuntimeError):
         self.argv = list(argv)
         self.returncode = returncode
         self.output = output
-        tail = "\n".join(output.strip().splitlines()[-8:])
-        super().__init__(f"`{' '.join(argv)}` exited {returncode}: {tail}")
+        super().__init__(f"`{' '.join(argv)}` exited {returncode}: {_tail(output)}")
 
 
-def run(argv: Sequence[str], check: bool = True, timeout: float | None = 120,
-        input: str | bytes | None = None) -> subprocess.CompletedProcess:
-    """Run a command, capturing stdout and stderr as text."""
+class CommandTimeout(CommandError):
+    """A command did not finish within its timeout (it was killed); names the command."""
+
+    def __init__(self, argv: Sequence[str], timeout: float, output: str):
+        self.timeout = timeout
+        RuntimeError.__init__(self, f"`{' '.join(argv)}` timed out after {timeout:g} s"
+                              + (f": {_tail(output)}" if output.strip() else ""))
+        self.argv, self.returncode, self.output = list(argv), None, output
+
+
+def _tail(output: str, lines: int = 8) -> str:
+    return "\n".join(output.strip().splitlines()[-lines:])
+
+
+def _text(data: str | bytes | None) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
+
+
+def run(argv: Sequence[str], check: bool = True, timeout: float = 120,
+        input: str | bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a command, capturing stdout and stderr as text.
+
+    Every command has a TIMEOUT (seconds); past it the command is killed and
+    CommandTimeout (a CommandError) names it, with its output so far.
+    """
     log.debug("run: %s", " ".join(argv))
-    proc = subprocess.run(
-        list(argv), capture_output=True, text=not isinstance(input, bytes),
-        timeout=timeout, input=input,
-    )
+    try:
+        proc = subprocess.run(
+            list(argv), capture_output=True, text=not isinstance(input, bytes),
+            timeout=timeout, input=input, env=env,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CommandTimeout(argv, timeout, _text(exc.stdout) + _text(exc.stderr)) from None
     if check and proc.returncode != 0:
         out = proc.stdout + proc.stderr if isinstance(proc.stdout, str) else ""
         raise CommandError(argv, proc.returncode, out)
@@ -130,6 +154,63 @@ def stop_child(process: "subprocess.Popen", marker: str, timeout: float = 5.0) -
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         log.warning("pid %d did not exit", process.pid)
+
+
+class PipeReader:
+    """Drains one pipe of a child in a daemon thread, so the child never blocks on a full pipe.
+
+    Lines are queued for :meth:`next_line`, which waits at most a given time (a
+    blocking ``readline`` on a silent child would wait forever); the last
+    ``keep`` lines are kept for error messages (:meth:`tail`). WHAT names the
+    stream in messages, e.g. "stderr of the probe on mec-u1".
+    """
+
+    def __init__(self, pipe, what: str, keep: int = 40):
+        import collections
+        import queue
+        import threading
+
+        self.what = what
+        self._lines: "queue.Queue[str]" = queue.Queue()
+        self._tail: "collections.deque[str]" = collections.deque(maxlen=keep)
+        self._thread = threading.Thread(target=self._pump, args=(pipe,), name=f"pipe {what}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _pump(self, pipe) -> None:
+        try:
+            while raw := pipe.readline():
+                line = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+                self._tail.append(line.rstrip("\n"))
+                self._lines.put(line)
+        except (OSError, ValueError):  # the pipe was closed under us
+            pass
+        finally:
+            self._lines.put("")  # end of stream
+
+    def next_line(self, timeout: float) -> str | None:
+        """The next line; '' once the stream ended; None if nothing came within TIMEOUT s."""
+        import queue
+
+        try:
+            line = self._lines.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return None
+        if line == "":
+            self._lines.put("")  # stay at the end for later callers
+        return line
+
+    def rest(self, timeout: float = 5.0) -> list[str]:
+        """Every line not taken yet, once the stream ended (waits up to TIMEOUT s for its end)."""
+        self._thread.join(timeout)
+        lines = []
+        while (line := self.next_line(0)):
+            lines.append(line)
+        return lines
+
+    def tail(self) -> str:
+        """The last lines seen (for error messages)."""
+        return "\n".join(self._tail)
 
 
 def _reap(pid: int) -> None:

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
+from mec.core.proc import PipeReader
 from mec.core.stats import percentile
 from mec.measure.probelog import CANCELLED, ProbeRecord, StreamingWriter
 
@@ -332,16 +333,26 @@ class ProbeProcess:
                 "--out", str(self.out)]
         self.proc = self.host.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._record = self._write_record()
+        # Both pipes are drained by threads: a chatty child never blocks on a full pipe,
+        # and the wait for READY has a deadline even when the child says nothing.
+        self._stdout = PipeReader(self.proc.stdout, f"stdout of the probe on {self.host.name}")
+        self._stderr = PipeReader(self.proc.stderr, f"stderr of the probe on {self.host.name}")
         deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline().decode()
-            if line.startswith("READY"):
+        while (left := deadline - time.monotonic()) > 0:
+            line = self._stdout.next_line(left)
+            if line and line.startswith("READY"):
                 return self
-            if not line and self.proc.poll() is not None:
-                break
-        err = self.proc.stderr.read().decode()[-800:] if self.proc.poll() is not None else ""
+            if line == "":
+                self._fail_start(f"it exited ({self.proc.wait(timeout=5)}) before READY")
+        self._fail_start(f"no READY within {ready_timeout:g} s")
+
+    def _fail_start(self, why: str) -> None:
         self.proc.kill()
-        raise RuntimeError(f"probe on {self.host.name} did not start: {err}")
+        self.proc.wait(timeout=5)
+        self._record.unlink(missing_ok=True)
+        self._stderr.rest(timeout=2)  # what the child said before it died
+        raise RuntimeError(f"probe on {self.host.name} did not start: {why}; "
+                           f"stderr: {self._stderr.tail()[-800:] or '(empty)'}")
 
     def _write_record(self) -> Path:
         """Record the probe for `mec clean` (a killed scenario would leave it sending)."""
@@ -355,13 +366,22 @@ class ProbeProcess:
 
     def stop(self, timeout: float = 30.0) -> list[ProbeRecord]:
         """Stop sending, let requests in flight finish, return every record."""
+        import subprocess
+
         from mec.measure.probelog import read_csv
 
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=timeout)
-        self._record.unlink(missing_ok=True)
-        for line in out.decode().splitlines():
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise TimeoutError(f"probe on {self.host.name} did not stop within {timeout:g} s of "
+                               f"SIGTERM (killed); stderr: {self._stderr.tail()[-800:]}") from None
+        finally:
+            self._record.unlink(missing_ok=True)
+        for line in self._stdout.rest():
             if line.startswith("DONE "):
                 self.summary = json.loads(line[5:])
         return read_csv(self.out)
@@ -372,7 +392,7 @@ class ProbeProcess:
     def __exit__(self, *exc) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait()
+            self.proc.wait(timeout=10)
         if getattr(self, "_record", None) is not None:
             self._record.unlink(missing_ok=True)
 

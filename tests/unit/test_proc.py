@@ -3,10 +3,12 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from mec.core.proc import CommandError, PidRecord, cmdline, read_record, run, terminate, wait_until, write_record
+from mec.core.proc import (CommandError, CommandTimeout, PidRecord, PipeReader, cmdline, read_record, run,
+                           terminate, wait_until, write_record)
 
 
 def test_run_raises_with_output_tail():
@@ -40,3 +42,30 @@ def test_wait_until_times_out_with_the_last_error():
         raise ValueError("nope")
     with pytest.raises(TimeoutError, match="nope"):
         wait_until(boom, timeout=0.2, what="boom")
+
+
+def test_run_timeout_names_the_command():
+    t0 = time.monotonic()
+    with pytest.raises(CommandTimeout, match=r"`.*sleep.*` timed out after 0.5 s"):
+        run([sys.executable, "-c", "import time; time.sleep(30)", "sleep"], timeout=0.5)
+    assert time.monotonic() - t0 < 5
+
+
+def test_pipe_reader_waits_with_a_deadline_and_drains_a_chatty_child():
+    # 2 MB on stderr before anything on stdout: an undrained pipe (64 KiB) would block it
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "sys.stderr.write('x' * 2_000_000 + '\\nlast words\\n'); sys.stderr.flush()\n"
+         "print('READY', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = PipeReader(child.stdout, "stdout"), PipeReader(child.stderr, "stderr")
+        assert out.next_line(10) == "READY\n"
+        t0 = time.monotonic()
+        assert out.next_line(0.3) is None  # silent child: the wait ends at its deadline
+        assert 0.25 < time.monotonic() - t0 < 2
+        assert err.tail().endswith("last words")
+    finally:
+        child.kill()
+        child.wait(timeout=5)
+    assert out.rest() == [] and out.next_line(1) == ""  # end of stream, for every later caller
