@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                             "wire_bytes": tr.wire_bytes, "export_s": tr.export_s,
                             "transfer_s": tr.transfer_s, "load_s": tr.load_s,
                             "start_s": inst.launch_s, "launch_s": launch_s, "total_s": total,
-                            "transfer_mbps": tr.wire_bytes * 8 / tr.transfer_s / 1e6,
+                            "transfer_mbps": tr.archive_bytes * 8 / tr.transfer_s / 1e6,
                         })
                         progress.line(rep, f"{image} c1->{dst.name} over {profile}", total,
                                       export=tr.export_s, transfer=tr.transfer_s,

@@ -2,10 +2,16 @@
 
 For each profile a two-site network is built (cloudlet c1 at s1, c2 at s2, the
 profile on the s1-s2 link) and measured: TCP throughput with iperf3 (c1 -> c2,
-first second omitted), round-trip time with ping, and loss on a lossy variant
-(one-way loss estimated from ping's round-trip loss: 1 - sqrt(1 - rt)). Then an
-image is pulled from the cloud registry over a 25 Mbit/s link, timed, with the
-bytes counted on the cloudlet's interface, against size*8/bandwidth.
+first second omitted; not on the lossy row), and, from one run of 1000 pings
+(``--loss-pings``) at a bounded rate (250/s), the median round-trip time and the loss
+with its 95% confidence interval (:func:`loss_estimate`: Clopper-Pearson, exact,
+on the round-trip loss; the one-way loss and its interval follow from
+1 - sqrt(1 - rt), as the link drops with the same probability in each
+direction). Then an image is pulled from the cloud registry over a 25 Mbit/s
+link by the cloudlet's Edge Manager, timed, reporting the compressed size the
+registry declares (``declared_bytes``) beside the bytes counted on the
+cloudlet's interface (``wire_bytes``; the interface carries nothing else in the
+bench), against size*8/bandwidth.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ import math
 import re
 import statistics
 import subprocess
-import time
+from dataclasses import dataclass
 from typing import Any
 
 from mec.core import config
 from mec.edge.images import registry_ref
+from mec.edge.manager import EdgeManager
 from mec.core.proc import wait_until
 
 log = logging.getLogger(__name__)
@@ -63,25 +70,67 @@ def _iperf(src, dst_ip: str, dst, seconds: float) -> float:
         return result["end"]["sum_received"]["bits_per_second"] / 1e6
     finally:
         server.kill()
-        server.wait()
+        server.wait(timeout=10)
 
 
-def _ping(src, ip: str, count: int, interval: float) -> tuple[list[float], int]:
-    out = src.popen(["ping", "-n", "-q" if count > 100 else "-n", "-c", str(count), "-i",
-                     str(interval), "-W", "2", ip], stdout=subprocess.PIPE
-                    ).communicate(timeout=count * interval + 30)[0].decode()
+#: Pings per link row (round trips: each crosses the link twice) and their interval (s).
+LOSS_PINGS = 1000
+PING_INTERVAL_S = 0.004
+
+
+@dataclass(frozen=True)
+class LossEstimate:
+    """Loss measured from SENT pings of which RECEIVED came back, with 95% intervals.
+
+    ``rt_*``: the round-trip loss (a ping or its reply dropped), the quantity
+    measured, with its exact (Clopper-Pearson) binomial interval. ``one_way_*``:
+    the loss per direction, 1 - sqrt(1 - rt), assuming (as the links are built)
+    the same independent drop probability each way; the transform is monotone,
+    so the interval's ends map to the one-way interval. All in percent.
+    """
+
+    sent: int
+    received: int
+    rt_pct: float
+    rt_ci95_pct: tuple[float, float]
+    one_way_pct: float
+    one_way_ci95_pct: tuple[float, float]
+
+
+def _one_way(rt: float) -> float:
+    return 1 - math.sqrt(1 - rt)
+
+
+def loss_estimate(sent: int, received: int, confidence: float = 0.95) -> LossEstimate:
+    """Round-trip and one-way loss of SENT pings with RECEIVED replies, with CIs (see above)."""
+    from scipy.stats import binomtest
+
+    if sent <= 0 or not 0 <= received <= sent:
+        raise ValueError(f"loss of {received} replies to {sent} pings is undefined")
+    lost = sent - received
+    ci = binomtest(lost, sent).proportion_ci(confidence_level=confidence, method="exact")
+    rt = lost / sent
+    pct = lambda p: 100 * float(p)  # noqa: E731
+    return LossEstimate(sent, received, pct(rt), (pct(ci.low), pct(ci.high)),
+                        pct(_one_way(rt)), (pct(_one_way(ci.low)), pct(_one_way(ci.high))))
+
+
+def _ping(src, ip: str, count: int, interval: float) -> tuple[list[float], int, int]:
+    """(round-trip times in ms, pings sent, replies received) of COUNT pings from SRC."""
+    out = src.popen(["ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2", ip],
+                    stdout=subprocess.PIPE).communicate(timeout=count * interval + 30)[0].decode()
     rtts = [float(x) for x in re.findall(r"time=([\d.]+) ms", out)]
+    sent = int(re.search(r"(\d+) packets transmitted", out).group(1))
     received = int(re.search(r"(\d+) received", out).group(1))
-    return rtts, received
+    return rtts, sent, received
 
 
-def _rx_bytes(node, intf: str) -> int:
-    out = node.popen(["ip", "-s", "-j", "link", "show", "dev", intf],
-                     stdout=subprocess.PIPE).communicate(timeout=10)[0]
-    return int(json.loads(out)[0]["stats64"]["rx"]["bytes"])
+def _r(value: float) -> float:
+    return round(value, 3)
 
 
-def measure_link(name: str, profile: str, overrides: dict, seconds: float) -> dict[str, Any]:
+def measure_link(name: str, profile: str, overrides: dict, seconds: float,
+                 pings: int = LOSS_PINGS) -> dict[str, Any]:
     from mec.testbed import Testbed
 
     topo = _topology({"profile": profile, **overrides})
@@ -89,49 +138,44 @@ def measure_link(name: str, profile: str, overrides: dict, seconds: float) -> di
     with Testbed(topo, controller="os-ken") as tb:
         net = tb.network
         c1, c2 = net.hosts["c1"].node, net.hosts["c2"]
-        rtts, _ = _ping(c1, c2.ip, 20, 0.05)
+        _ping(c1, c2.ip, 3, 0.05)  # ARP and the controller's first flows, not counted
+        rtts, sent, received = _ping(c1, c2.ip, pings, PING_INTERVAL_S)
+        loss = loss_estimate(sent, received)
         row: dict[str, Any] = {
             "profile": name, "bw_mbps": params.bw_mbps, "delay_ms": params.delay_ms,
             "loss_pct": params.loss_pct,
             "measured_rtt_ms": round(statistics.median(rtts), 2) if rtts else None,
             "mechanism": net.links[0].mechanism,
+            "pings_sent": sent, "pings_received": received,
+            "measured_loss_pct": _r(loss.one_way_pct),
+            "loss_ci95_pct": [_r(x) for x in loss.one_way_ci95_pct],
+            "rt_loss_pct": _r(loss.rt_pct),
+            "rt_loss_ci95_pct": [_r(x) for x in loss.rt_ci95_pct],
+            "measured_mbps": None,
         }
-        if params.loss_pct:
-            count = 1000
-            _, received = _ping(c1, c2.ip, count, 0.005)
-            rt_loss = 1 - received / count
-            row["measured_loss_pct"] = round(100 * (1 - math.sqrt(1 - rt_loss)), 2)
-            row["measured_mbps"] = None
-        else:
-            row["measured_loss_pct"] = 0.0 if rtts and len(rtts) == 20 else None
+        if not params.loss_pct:
             row["measured_mbps"] = round(_iperf(c1, c2.ip, c2.node, seconds), 2)
     return row
 
 
 def measure_pull(image: str, bw_mbps: float) -> dict[str, Any]:
+    """Pull IMAGE on c2 over a BW_MBPS cloud link: declared and wire bytes, times."""
     from mec.testbed import Testbed
 
     topo = _topology({"profile": "dc"}, cloud_link={"profile": "wan", "bw_mbps": bw_mbps,
                                                       "delay_ms": 0})
     with Testbed(topo, controller="os-ken") as tb:
         net = tb.network
-        c2 = net.hosts["c2"].node
-        intf = net._host_links["c2"].intf_a.name
-        repo, _, tag = registry_ref(image, net.registry_addr).rpartition(":")
-        before = _rx_bytes(c2, intf)
-        t0 = time.perf_counter()
-        downloaded = t0
-        for status in net.engine("c2").client().api.pull(repo, tag=tag, stream=True,
-                                                        decode=True):
-            if status.get("status") == "Download complete":
-                downloaded = time.perf_counter()
-            if "error" in status:
-                raise RuntimeError(f"pull of {repo}:{tag} failed: {status['error']}")
-        seconds = time.perf_counter() - t0
-        wire = _rx_bytes(c2, intf) - before
-    return {"image": image, "bytes": wire, "bw_mbps": bw_mbps, "seconds": round(seconds, 2),
-            "download_seconds": round(downloaded - t0, 2),
-            "ideal_seconds": round(wire * 8 / (bw_mbps * 1e6), 2)}
+        c2 = net.hosts["c2"]
+        em = EdgeManager.for_engine(net.engine("c2"), c2.ip)
+        pull = em.pull(registry_ref(image, net.registry_addr))
+    return {"image": image, "declared_bytes": pull.declared_bytes, "wire_bytes": pull.wire_bytes,
+            "wire_overhead": (round(pull.wire_bytes / pull.declared_bytes, 4)
+                              if pull.wire_bytes is not None and pull.declared_bytes else None),
+            "bw_mbps": bw_mbps, "seconds": round(pull.seconds, 2),
+            "download_seconds": (round(pull.download_s, 2) if pull.download_s is not None
+                                 else None),
+            "ideal_seconds": round(pull.declared_bytes * 8 / (bw_mbps * 1e6), 2)}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -139,6 +183,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", default="debian", help="image pulled (default debian, ~45 MB "
                    "compressed, 119 MB unpacked)")
     p.add_argument("--pull-mbps", type=float, default=25.0, help="cloud link rate for the pull")
+    p.add_argument("--loss-pings", type=int, default=LOSS_PINGS,
+                   help=f"pings per link for RTT and loss (default {LOSS_PINGS}, "
+                        f"{1 / PING_INTERVAL_S:g}/s)")
     p.add_argument("--only", metavar="ROWS", help="comma-separated rows: " +
                    ",".join(r[0] for r in ROWS) + ",pull")
 
@@ -148,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     from topologies.netem import delay_mechanism
 
     daemons.ensure_all()
+    fmt = lambda v: "-" if v is None else f"{v:g}"  # noqa: E731
     only = set(args.only.split(",")) if args.only else None
     rows = []
     for name, profile, overrides in ROWS:
@@ -155,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         if not args.json:
             print(f"measuring {name} ...", flush=True)
-        rows.append(measure_link(name, profile, overrides, args.seconds))
+        rows.append(measure_link(name, profile, overrides, args.seconds, args.loss_pings))
     pull = measure_pull(args.image, args.pull_mbps) if not only or "pull" in only else None
     result = {"links": rows, "pull": pull, "delay_mechanism": delay_mechanism(),
               "prefix": config.PREFIX}
@@ -163,16 +211,20 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=1))
         return 0
     print(f"{'profile':<12}{'bw Mbit/s':>10}{'measured':>10}{'delay ms':>10}{'RTT ms':>9}"
-          f"{'loss %':>8}{'measured':>10}")
+          f"{'loss %':>8}{'measured (95% CI)':>26}")
     for r in rows:
-        fmt = lambda v: "-" if v is None else f"{v:g}"
+        lo, hi = r["loss_ci95_pct"]
         print(f"{r['profile']:<12}{fmt(r['bw_mbps']):>10}{fmt(r['measured_mbps']):>10}"
               f"{fmt(r['delay_ms']):>10}{fmt(r['measured_rtt_ms']):>9}{fmt(r['loss_pct']):>8}"
-              f"{fmt(r['measured_loss_pct']):>10}")
+              f"{fmt(r['measured_loss_pct']):>10} [{lo:.2f}, {hi:.2f}]"
+              f"  ({r['pings_sent']} pings)")
     if pull:
-        print(f"pull {pull['image']}: {pull['bytes'] / 1e6:.1f} MB on the wire at "
-              f"{pull['bw_mbps']:g} Mbit/s: downloaded in {pull['download_seconds']:.1f} s, "
+        wire = pull["wire_bytes"]
+        print(f"pull {pull['image']} at {pull['bw_mbps']:g} Mbit/s: "
+              f"{pull['declared_bytes'] / 1e6:.2f} MB declared, "
+              f"{'-' if wire is None else f'{wire / 1e6:.2f}'} MB on the wire; "
+              f"downloaded in {fmt(pull['download_seconds'])} s, "
               f"pulled (with unpacking) in {pull['seconds']:.1f} s; "
-              f"size*8/bandwidth = {pull['ideal_seconds']:.1f} s")
+              f"declared size*8/bandwidth = {pull['ideal_seconds']:.1f} s")
     print(f"delay mechanism: {result['delay_mechanism']}")
     return 0

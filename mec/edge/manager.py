@@ -13,8 +13,9 @@ An :class:`EdgeManager` wraps the Docker SDK client of the cloudlet's own engine
 * reports its state (:class:`CloudletStatus`: instances, free resources, cached
   images, up/down);
 * manages its image cache: timed pulls with the layer sizes the registry
-  declares beside the bytes counted on the cloudlet's interface, removal (so "not cached here" is a real state), and the paper's Fig. 5 path of
-  image transfer between edges: ``docker save | gzip`` to an archive
+  declares beside the bytes counted on the cloudlet's interface, removal (so
+  "not cached here" is a real state), and the paper's Fig. 5 path of image
+  transfer between edges: ``docker save | gzip`` to an archive
   (:meth:`EdgeManager.export_image`), a transfer over the emulated network
   (:func:`mec.edge.transfer.transfer_file`), and ``docker load``
   (:meth:`EdgeManager.load_image`), each phase timed separately.

@@ -6,6 +6,8 @@ cloudlet's network namespace, serving only the one file, and ``curl`` run
 inside the DESTINATION cloudlet's namespace fetches it: the bytes cross the
 emulated (possibly shaped) links between the two. The transfer time is measured
 with ``perf_counter`` around the fetch; the server's start-up is not included.
+The bytes that crossed the wire are counted on the destination namespace's
+interfaces around the same fetch (:class:`mec.core.netns.WireCounter`).
 The server is recorded in a pid file (for ``mec clean``) and always stopped.
 """
 
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 from mec.core import config
+from mec.core.netns import WireCounter
 from mec.core.proc import PidRecord, have, stop_child, wait_until, write_record
 
 log = logging.getLogger(__name__)
@@ -36,12 +39,19 @@ class TransferError(RuntimeError):
 
 @dataclass
 class TransferResult:
-    """One file moved between namespaces: bytes on the wire (payload) and seconds."""
+    """One file moved between namespaces: its size, the bytes on the wire, the seconds.
+
+    ``bytes`` is the file's size (the payload, checked to have arrived whole);
+    ``wire_bytes`` the rx + tx bytes counted on the destination namespace's
+    interfaces during the fetch: headers, ACKs, retransmissions, the HTTP exchange,
+    and any other traffic of that namespace meanwhile (None without a namespace).
+    """
 
     bytes: int
     seconds: float
     path: Path  # where the destination received it
     curl_seconds: float = 0.0  # curl's own time_total (excludes process start-up)
+    wire_bytes: Optional[int] = None
 
     @property
     def mbit_per_s(self) -> float:
@@ -145,9 +155,10 @@ def transfer_file(src_netns: str, src_ip: str, dst_netns: str, path: Path | str,
             url = server.base_url + path.name
             argv = in_netns(dst_netns, ["curl", "-sfS", "-o", str(dest), "-w",
                                         "%{size_download} %{time_total}", url])
-            t0 = time.perf_counter()
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-            seconds = time.perf_counter() - t0
+            with WireCounter(dst_netns) as wire:
+                t0 = time.perf_counter()
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+                seconds = time.perf_counter() - t0
         finally:
             server.stop()
     finally:
@@ -158,6 +169,6 @@ def transfer_file(src_netns: str, src_ip: str, dst_netns: str, path: Path | str,
     got = dest.stat().st_size
     if got != size or int(float(got_s)) != size:
         raise TransferError(f"{path.name}: {got} bytes arrived, {size} expected")
-    log.info("transferred %s (%d bytes) in %.3f s (%.1f Mbit/s)", path.name, size, seconds,
-             size * 8 / seconds / 1e6 if seconds else 0)
-    return TransferResult(size, seconds, dest, float(curl_s))
+    log.info("transferred %s (%d bytes, %s on the wire) in %.3f s (%.1f Mbit/s)", path.name,
+             size, wire.bytes, seconds, size * 8 / seconds / 1e6 if seconds else 0)
+    return TransferResult(size, seconds, dest, float(curl_s), wire.bytes)

@@ -8,10 +8,11 @@ propagates that directory periodically from the primary to every secondary
 over the EMULATED network: an ``rsync --daemon`` runs inside each secondary
 cloudlet's network namespace, and the ``rsync`` client runs inside the
 primary's namespace, so the bytes cross the (possibly shaped) links between
-them. The period is a knob; each round's bytes (from ``rsync --stats``) and
-timestamps are recorded as :class:`SyncRound` and emitted as ``sync_round``
-events; :meth:`DataSync.check_coherent` compares file checksums on primary
-and secondaries.
+them. The period is a knob; each round's bytes (what ``rsync --stats`` says it
+sent and received, and the bytes counted on each secondary's interfaces during
+its push) and timestamps are recorded as :class:`SyncRound` and emitted as
+``sync_round`` events; :meth:`DataSync.check_coherent` compares file checksums
+on primary and secondaries.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any, Callable, Optional
 
 from mec.core import config
 from mec.edge.manager import DATA_MOUNT
+from mec.core.netns import WireCounter
 from mec.core.proc import PidRecord, have, stop_child, wait_until, write_record
 from mec.edge.transfer import in_netns
 
@@ -73,7 +75,8 @@ class RsyncStats:
     literal_bytes: int = 0  # file data actually sent (not matched by the delta algorithm)
 
     @property
-    def wire_bytes(self) -> int:
+    def total_bytes(self) -> int:
+        """Sent + received, as rsync counts them (its protocol's bytes, not the wire's)."""
         return self.bytes_sent + self.bytes_received
 
 
@@ -98,13 +101,21 @@ def parse_rsync_stats(text: str) -> RsyncStats:
 
 @dataclass
 class SyncTarget:
-    """Result of pushing the primary's data to one secondary in one round."""
+    """Result of pushing the primary's data to one secondary in one round.
+
+    ``stats`` is what rsync reports; ``wire_bytes`` the rx + tx bytes counted on the
+    secondary's interfaces while the push ran: headers, ACKs and retransmissions
+    included, and any other traffic of that cloudlet meanwhile (health checks, a
+    service's users; see :class:`mec.core.netns.WireCounter`). None when not counted
+    (no push ran, or it timed out).
+    """
 
     cloudlet: str
     ok: bool
     seconds: float
     stats: RsyncStats = field(default_factory=RsyncStats)
     error: str = ""
+    wire_bytes: Optional[int] = None
 
 
 @dataclass
@@ -120,7 +131,14 @@ class SyncRound:
 
     @property
     def bytes(self) -> int:
-        return sum(t.stats.wire_bytes for t in self.targets)
+        """What rsync says it sent and received, all secondaries."""
+        return sum(t.stats.total_bytes for t in self.targets)
+
+    @property
+    def wire_bytes(self) -> Optional[int]:
+        """Bytes counted on the secondaries' interfaces, all of them; None if one is missing."""
+        counted = [t.wire_bytes for t in self.targets]
+        return None if not counted or None in counted else sum(counted)
 
     @property
     def ok(self) -> bool:
@@ -129,9 +147,11 @@ class SyncRound:
     def as_event(self) -> dict[str, Any]:
         return {
             "round": self.index, "primary": self.primary, "started": self.started,
-            "ended": self.ended, "seconds": self.seconds, "bytes": self.bytes, "ok": self.ok,
+            "ended": self.ended, "seconds": self.seconds, "bytes": self.bytes,
+            "wire_bytes": self.wire_bytes, "ok": self.ok,
             "targets": [{"cloudlet": t.cloudlet, "ok": t.ok, "seconds": t.seconds,
-                         "error": t.error, **asdict(t.stats)} for t in self.targets],
+                         "error": t.error, "wire_bytes": t.wire_bytes, **asdict(t.stats)}
+                        for t in self.targets],
         }
 
 
@@ -338,7 +358,22 @@ class DataSync:
             return SyncTarget(sec.cloudlet, False, 0.0, error="no rsync daemon (not started)")
         if self._stop.is_set() and self._thread is not None:
             return SyncTarget(sec.cloudlet, False, 0.0, error="stopped")
-        t0 = time.perf_counter()
+        try:
+            with WireCounter(sec.netns_path) as wire:
+                t0 = time.perf_counter()
+                stdout, stderr, returncode = self._run_rsync(daemon)
+                seconds = time.perf_counter() - t0
+        except subprocess.TimeoutExpired:
+            return SyncTarget(sec.cloudlet, False, time.perf_counter() - t0,
+                              error=f"timed out after {self.timeout_s:g} s")
+        if returncode != 0:
+            return SyncTarget(sec.cloudlet, False, seconds, wire_bytes=wire.bytes,
+                              error=f"rsync exited {returncode}: {stderr.strip()[-300:]}")
+        return SyncTarget(sec.cloudlet, True, seconds, parse_rsync_stats(stdout),
+                          wire_bytes=wire.bytes)
+
+    def _run_rsync(self, daemon: RsyncDaemon) -> tuple[str, str, int]:
+        """(stdout, stderr, exit status) of one push; TimeoutExpired after timeout_s."""
         proc = subprocess.Popen(self._rsync_argv(daemon), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         self._pushing.add(proc)
@@ -346,16 +381,11 @@ class DataSync:
             stdout, stderr = proc.communicate(timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.communicate()
-            return SyncTarget(sec.cloudlet, False, time.perf_counter() - t0,
-                              error=f"timed out after {self.timeout_s:g} s")
+            proc.communicate(timeout=10)
+            raise
         finally:
             self._pushing.discard(proc)
-        seconds = time.perf_counter() - t0
-        if proc.returncode != 0:
-            return SyncTarget(sec.cloudlet, False, seconds,
-                              error=f"rsync exited {proc.returncode}: {stderr.strip()[-300:]}")
-        return SyncTarget(sec.cloudlet, True, seconds, parse_rsync_stats(stdout))
+        return stdout, stderr, proc.returncode
 
     def sync_now(self) -> SyncRound:
         """Run one round (every secondary at once), record it, emit it, return it."""

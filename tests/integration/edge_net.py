@@ -30,8 +30,12 @@ class EdgeNet:
 
 
 @contextmanager
-def edge_net(n_cloudlets: int = 2, engines: bool = True):
-    """Yield an EdgeNet; everything is stopped and removed on exit."""
+def edge_net(n_cloudlets: int = 2, engines: bool = True, link=None):
+    """Yield an EdgeNet; everything is stopped and removed on exit.
+
+    LINK (``topologies.model.LinkParams``) shapes every host's link to the switch
+    (``topologies.link.add_shaped_link``); None: plain veth links.
+    """
     from mininet.net import Mininet
     from mininet.node import OVSSwitch
 
@@ -40,7 +44,7 @@ def edge_net(n_cloudlets: int = 2, engines: bool = True):
 
     p = config.name()
     sw_name = f"{p}esw0"
-    run(["ovs-vsctl", "--if-exists", "del-br", sw_name], check=False)
+    run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", sw_name], check=False)
     net = Mininet(controller=None, build=False, autoSetMacs=False)
     env = None
     try:
@@ -50,8 +54,12 @@ def edge_net(n_cloudlets: int = 2, engines: bool = True):
         cloud = net.addHost(f"{p}ecl", ip=f"{SUBNET}.3/24")
         hosts = {f"c{i}": net.addHost(f"{p}ec{i}", ip=f"{SUBNET}.{10 + i}/24")
                  for i in range(n_cloudlets)}
-        for h in (ue, cloud, *hosts.values()):
-            net.addLink(h, sw)
+        for i, h in enumerate((ue, cloud, *hosts.values())):
+            if link is None:
+                net.addLink(h, sw)
+            else:
+                from topologies.link import add_shaped_link
+                add_shaped_link(net, h, sw, link, name=f"{p}eh{i}")
         net.build()
         net.start()
         env = EdgeNet(net, ue, cloud, hosts)
@@ -65,7 +73,7 @@ def edge_net(n_cloudlets: int = 2, engines: bool = True):
                     insecure_registries=(env.registry_addr,)).start()
             first = next(iter(hosts.values()))
             wait_until(lambda: first.popen(["curl", "-sf", "-m", "2",
-                                            f"http://{env.registry_addr}/v2/"]).wait() == 0,
+                                            f"http://{env.registry_addr}/v2/"]).wait(timeout=10) == 0,
                        timeout=20, what="the cloud registry")
         yield env
     finally:
@@ -75,4 +83,4 @@ def edge_net(n_cloudlets: int = 2, engines: bool = True):
             if env.registry:
                 env.registry.stop()
         net.stop()
-        run(["ovs-vsctl", "--if-exists", "del-br", sw_name], check=False)
+        run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", sw_name], check=False)

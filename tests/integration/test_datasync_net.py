@@ -42,6 +42,10 @@ def test_sync_counts_bytes_becomes_coherent_and_propagates_within_a_period(tmp_p
             first = sync.wait_rounds(1, timeout=10)[0]
             assert first.ok, first.targets
             assert first.bytes > 102400 and first.targets[0].stats.files_transferred == 3
+            # counted on the secondary's link beside rsync's own count: rsync's stream
+            # plus TCP/IP headers, ACKs and the connection's set-up, nothing else ran there
+            assert first.bytes < first.wire_bytes <= 1.25 * first.bytes + 10_000, \
+                (first.bytes, first.wire_bytes)
             assert sync.check_coherent().coherent
             # the secondary replica serves the synced data to a user
             b.pull(ref)
@@ -72,6 +76,8 @@ def test_sync_counts_bytes_becomes_coherent_and_propagates_within_a_period(tmp_p
             changed = [r for r in sync.rounds[n:] if r.targets[0].stats.files_transferred][0]
             assert changed.targets[0].stats.files_transferred == 2
             assert 5000 < changed.bytes < 20000
+            assert changed.bytes < changed.wire_bytes <= 1.25 * changed.bytes + 10_000, \
+                (changed.bytes, changed.wire_bytes)
             assert (sec_dir / "a.txt").read_text() == "ALPHA\n"
         finally:
             sync.stop()
@@ -83,5 +89,7 @@ def test_sync_counts_bytes_becomes_coherent_and_propagates_within_a_period(tmp_p
         rounds = [f for k, f in events.items if k == "sync_round"]
         assert len(rounds) == len(sync.rounds) >= 3
         assert all(f["ended"] >= f["started"] and f["bytes"] > 0 for f in rounds)
+        assert all(f["wire_bytes"] >= f["bytes"] and f["targets"][0]["wire_bytes"] ==
+                   f["wire_bytes"] for f in rounds)
         gaps = [b["started"] - a["started"] for a, b in zip(rounds, rounds[1:])]
         assert all(0.8 * period <= g <= 2 * period for g in gaps), gaps

@@ -257,3 +257,32 @@ def test_host_switch_link_added_after_start():
     finally:
         net.stop()
         _del_bridges()
+
+
+def test_bench_links_short_reports_loss_with_ci_and_pull_declared_and_wire_bytes(capsys):
+    """`mec bench links --only mec+2%loss,pull --image busybox --json`: the short version.
+
+    Loss comes from 1000 pings with its 95% interval, which holds the configured 2%;
+    the pull over the 25 Mbit/s cloud link reports the layers' declared size and the
+    bytes counted on the cloudlet's link: at least the layers, at most 25% more.
+    """
+    import argparse
+
+    from mec.bench import links as bench
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", action="store_true")
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--json", "--only", "mec+2%loss,pull", "--image", "busybox"])
+    assert bench.run(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    (row,) = result["links"]
+    assert row["pings_sent"] >= 1000 and row["pings_received"] <= row["pings_sent"]
+    lo, hi = row["loss_ci95_pct"]
+    assert lo <= row["measured_loss_pct"] <= hi and hi - lo < 3, row
+    assert lo <= 2.0 <= hi, f"configured 2% outside the measured interval: {row}"
+    rt_lo, rt_hi = row["rt_loss_ci95_pct"]
+    assert rt_lo <= row["rt_loss_pct"] <= rt_hi and rt_hi > hi, row
+    pull = result["pull"]
+    assert pull["declared_bytes"] > 0.2e6, pull
+    assert pull["declared_bytes"] < pull["wire_bytes"] <= 1.25 * pull["declared_bytes"], pull

@@ -7,7 +7,7 @@ import pytest
 
 from mec.measure import metrics
 from mec.core.events import EventLog
-from mec.orchestrator import EdgeOrchestrator
+from mec.orchestrator import EdgeOrchestrator, OrchestrationError
 from mec.measure.probe import ProbeProcess
 from mec.orchestrator.scheduler import ServiceSpec
 from mec.testbed import Testbed
@@ -67,10 +67,11 @@ def test_reactive_migration_paths_time_every_phase(testbed, source):
             assert ends[phase]["duration_s"] >= 0, phase
         assert ends["migration.end"]["total_s"] > 0
         if source == "registry":
-            assert ends["migration.pull.end"]["bytes"] > 0
+            pull = ends["migration.pull.end"]
+            assert 0 < pull["bytes"] == pull["declared_bytes"] <= pull["wire_bytes"]
         if source == "edge":
             t = ends["migration.transfer_image.end"]
-            assert t["wire_bytes"] == t["archive_bytes"] > 0
+            assert 0 < t["archive_bytes"] <= t["wire_bytes"]  # the archive and the wire's cost
             assert t["export_s"] > 0 and t["transfer_s"] > 0 and t["load_s"] > 0
         body = testbed.network.hosts["u1"].node.cmd(["curl", "-s", "-m", "3",
                                                      f"http://{dep.vip}:8080/"])
@@ -97,10 +98,14 @@ def test_a_failing_reactive_migration_leaves_the_old_primary_serving(testbed):
         dep = orch.deploy(ServiceSpec("svc", "busybox"), "u1", "reactive", image_source="cached")
         orch.edges["c2"].remove_image(dep.image_ref)  # the promised cache entry is gone
         testbed.network.move("u1", "s2")
+        with pytest.raises(OrchestrationError, match="not cached on c2.*c1 keeps serving"):
+            orch.wait_for_site("u1", "s2", timeout=30)  # a failed move never looks handled
         failed = orch.events.wait_for("migration.failed", timeout=30)
         assert "not cached on c2" in failed["error"] and "c1 keeps serving" in failed["note"]
         orch.wait_idle()
         assert dep.replicas.roles() == {"c1": "primary"}
+        # what the orchestrator believes: the user is at s2, c1 serves, the move failed
+        assert (dep.site, dep.serving, dep.moves[-1].outcome) == ("s2", "c1", "failed")
         assert orch.edges["c2"].instances() == []  # nothing half-made
         body = testbed.network.hosts["u1"].node.cmd(["curl", "-s", "-m", "3",
                                                      f"http://{dep.vip}:8080/"])

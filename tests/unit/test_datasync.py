@@ -25,7 +25,7 @@ def test_parse_rsync_stats():
     s = parse_rsync_stats(STATS)
     assert s == RsyncStats(bytes_sent=12890, bytes_received=1071, files_transferred=2,
                            literal_bytes=12345)
-    assert s.wire_bytes == 13961
+    assert s.total_bytes == 13961  # rsync's own count, not the wire's
     with pytest.raises(ValueError, match="bytes_sent"):
         parse_rsync_stats("rsync error: connection refused")
 
@@ -50,6 +50,17 @@ def test_round_totals_and_event_fields():
     assert rnd.bytes == 120 and not rnd.ok
     ev = rnd.as_event()
     assert ev["round"] == 3 and ev["bytes"] == 120 and ev["targets"][1]["error"]
+    assert rnd.wire_bytes is None and ev["wire_bytes"] is None  # c3 was not counted
+
+
+def test_round_wire_bytes_beside_rsyncs_count():
+    rnd = SyncRound(0, "c1", 100.0, 100.5, 0.5, [
+        SyncTarget("c2", True, 0.2, RsyncStats(100, 20, 1, 90), wire_bytes=1500),
+        SyncTarget("c3", True, 0.3, RsyncStats(100, 20, 1, 90), wire_bytes=1700)])
+    ev = rnd.as_event()
+    assert (rnd.bytes, rnd.wire_bytes) == (240, 3200)
+    assert (ev["bytes"], ev["wire_bytes"]) == (240, 3200)
+    assert [t["wire_bytes"] for t in ev["targets"]] == [1500, 1700]
 
 
 def test_arguments_are_checked(tmp_path):

@@ -195,3 +195,24 @@ def test_split_ref():
     assert split_ref("10.0.3.1:5000/mec/httpd") == ("10.0.3.1:5000/mec/httpd", "latest")
     assert split_ref("busybox:1.36") == ("busybox", "1.36")
     assert container_name("x").startswith(config.PREFIX)
+
+
+class FakeApi:
+    def __init__(self, images, events):
+        self.images, self.events = images, events
+
+    def pull(self, repo, tag, stream, decode):
+        for ev in self.events:
+            yield ev
+        self.images.tags.append(f"{repo}:{tag}")
+
+
+def test_pull_reports_declared_bytes_and_no_wire_count_without_a_namespace():
+    client = FakeClient()
+    client.api = FakeApi(client.images, [
+        {"status": "Downloading", "progressDetail": {"current": 1, "total": 700}, "id": "l1"},
+        {"status": "Download complete", "id": "l1"}, {"status": "Pull complete", "id": "l1"}])
+    res = EdgeManager("c1", client, "ip").pull(REF)
+    assert res.declared_bytes == res.bytes == 700 and res.layers_downloaded == 1
+    assert res.wire_bytes is None  # nothing counted is missing, never a size in its place
+    assert res.download_s is not None and 0 <= res.download_s <= res.seconds

@@ -17,4 +17,5 @@ def test_transfer_on_loopback_moves_exact_bytes(tmp_path, monkeypatch):
     src.write_bytes(payload)
     res = transfer_file(None, "127.0.0.1", None, src, dest_dir=tmp_path / "dst")
     assert res.bytes == len(payload) and res.seconds > 0
+    assert res.wire_bytes is None  # no namespace to count in: missing, not the file size
     assert res.path.read_bytes() == payload and res.path != src
