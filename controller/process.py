@@ -76,7 +76,7 @@ class ControllerProcess(ControllerSettings):
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
+                self.proc.wait(timeout=10)
         self.proc = None
         try:
             self.pid_file.unlink()

@@ -90,7 +90,8 @@ class SiteNet:
 
         setLogLevel("warning")
         for i in range(1, self.n_sites + 1):  # a killed run leaves bridges behind
-            subprocess.run(["ovs-vsctl", "--if-exists", "del-br", self.sw_name(i)], check=False)
+            subprocess.run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", self.sw_name(i)],
+                           check=False, timeout=15)
         net = Mininet(controller=None, build=False, autoSetMacs=False, autoStaticArp=False)
         self.net = net
         net.addController(RemoteController(config.name("c"), ip="127.0.0.1", port=self.ofp_port))
@@ -167,9 +168,9 @@ class SiteNet:
         sintf = link.intf2 if link.intf1 is uintf else link.intf1
         old = sintf.node
         new = self.net.get(self.sw_name(to_site))
-        subprocess.run(["ovs-vsctl", "del-port", old.name, sintf.name, "--", "add-port",
+        subprocess.run(["ovs-vsctl", "--timeout=10", "del-port", old.name, sintf.name, "--", "add-port",
                         new.name, sintf.name, "--", "set", "Interface", sintf.name,
-                        f"ofport_request={port}"], check=True)
+                        f"ofport_request={port}"], check=True, timeout=15)
         old.intfs.pop(old.ports.pop(sintf), None)
         old.nameToIntf.pop(sintf.name, None)
         new.nameToIntf[sintf.name] = sintf
@@ -194,5 +195,5 @@ class SiteNet:
                     ctl.terminate()
         finally:
             for i in range(1, self.n_sites + 1):
-                subprocess.run(["ovs-vsctl", "--if-exists", "del-br", self.sw_name(i)],
-                               check=False)
+                subprocess.run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br",
+                                self.sw_name(i)], check=False, timeout=15)

@@ -285,7 +285,7 @@ class DelayHop(Node):
             except subprocess.TimeoutExpired:
                 LOG.warning("delay line pid %d did not stop on SIGTERM: killing", line.pid)
                 line.popen.kill()
-                out, _ = line.popen.communicate()
+                out, _ = line.popen.communicate(timeout=10)
             for text in out.decode(errors="replace").splitlines():
                 if text.startswith("STATS "):
                     line.stats = json.loads(text[6:])
@@ -365,7 +365,8 @@ def _needs_delay(params: Any) -> bool:
 def _attach_if_running(node: Node, intf: Intf) -> None:
     """Add a new port to an OVS switch that is already running (net.start() done)."""
     if hasattr(node, "attach") and hasattr(node, "dpid"):
-        res = subprocess.run(["ovs-vsctl", "br-exists", node.name], capture_output=True)
+        res = subprocess.run(["ovs-vsctl", "--timeout=10", "br-exists", node.name],
+                             capture_output=True, timeout=15)
         if res.returncode == 0:
             node.attach(intf)
 
@@ -487,14 +488,14 @@ def cleanup_leftovers() -> List[str]:
         for key in ("intf_a", "intf_b"):
             dev = rec.get(key)
             if dev and config.is_ours(dev) and Path(f"/sys/class/net/{dev}").exists():
-                subprocess.run(["ip", "link", "del", dev], capture_output=True)
+                subprocess.run(["ip", "link", "del", dev], capture_output=True, timeout=20)
                 done.append(f"deleted interface {dev}")
         Path(rec["_path"]).unlink(missing_ok=True)
         done.append(f"removed record of hop {rec['hop']}")
-    res = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    res = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=20)
     for row in res.stdout.splitlines():
         ns = row.split()[0] if row.split() else ""
         if ns.startswith((config.name("nm"), config.name("nq"))) and ns[len(config.name("nm")):].isdigit():
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
             done.append(f"deleted probe namespace {ns}")
     return done

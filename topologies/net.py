@@ -229,7 +229,7 @@ class MecNetwork:
         url = f"http://{self.registry_addr}/v2/"
         for name in self.engines:
             node = self.hosts[name].node
-            wait_until(lambda: node.popen(["curl", "-sf", "-m", "2", url]).wait() == 0,
+            wait_until(lambda: node.popen(["curl", "-sf", "-m", "2", url]).wait(timeout=10) == 0,
                        timeout=30, interval=0.1, what=f"the cloud registry from cloudlet {name}")
 
     def stop(self) -> None:
@@ -248,7 +248,7 @@ class MecNetwork:
             for ctl in self.net.controllers:  # a RemoteController still holds a shell
                 ctl.terminate()
             for sw in self.switches.values():
-                run(["ovs-vsctl", "--if-exists", "del-br", sw.name], check=False)
+                run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", sw.name], check=False)
             self.net = None
         self.timings["down_s"] = time.perf_counter() - t0
 
@@ -277,14 +277,14 @@ class MecNetwork:
             raise ValueError(f"UE {ue} is already at site {to_site}")
         intf = self.access[ue].intf_b
         old, new = self.switches[from_site], self.switches[to_site]
-        run(["ovs-vsctl", "del-port", old.name, intf.name])
+        run(["ovs-vsctl", "--timeout=10", "del-port", old.name, intf.name], timeout=15)
         event.t_detached = time.monotonic()
         old.delIntf(intf)
         port = new.newPort()
         new.addIntf(intf, port=port)
         intf.node = new
-        run(["ovs-vsctl", "add-port", new.name, intf.name, "--", "set", "Interface",
-             intf.name, f"ofport_request={port}"])
+        run(["ovs-vsctl", "--timeout=10", "add-port", new.name, intf.name, "--", "set", "Interface",
+             intf.name, f"ofport_request={port}"], timeout=15)
         event.t_attached = time.monotonic()
         self.ue_site[ue] = to_site
         self._emit("move.attached", ue=ue, from_site=from_site, to_site=to_site,

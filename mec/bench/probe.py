@@ -18,6 +18,7 @@ import subprocess
 import sys
 from typing import Sequence
 
+from mec.core.proc import PipeReader
 from mec.measure.probe import Probe
 
 SERVERS = {
@@ -65,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
                            stdout=subprocess.PIPE, text=True)
     rows = []
     try:
-        if srv.stdout.readline().strip() != "up":
-            raise SystemExit("server did not start")
+        first = PipeReader(srv.stdout, "stdout of the bench server").next_line(timeout=10)
+        if first is None or first.strip() != "up":
+            raise SystemExit(f"bench server did not start within 10 s (said {first!r})")
         for rate in args.rates:
             res = Probe(f"http://127.0.0.1:{args.port}/", rate=rate, duration=args.duration,
                         timeout=1.0).run_sync()

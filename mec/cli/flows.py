@@ -84,8 +84,8 @@ def cmd_flows(args: argparse.Namespace) -> int:
                       f"{r['match']} -> {r['actions']}")
             if args.raw:
                 bridge = s.get("bridge") or s["name"]
-                out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge],
-                                     capture_output=True, text=True)
+                out = subprocess.run(["ovs-ofctl", "--timeout=10", "-O", "OpenFlow13", "dump-flows",
+                                      bridge], capture_output=True, text=True, timeout=15)
                 print(f"-- ovs-ofctl -O OpenFlow13 dump-flows {bridge}")
                 print(out.stdout if out.returncode == 0 else out.stderr, end="")
     except NetworkManagerError as e:

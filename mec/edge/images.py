@@ -138,7 +138,7 @@ def _docker(*args: str, timeout: float = 600) -> str:
 def image_label(tag: str) -> str | None:
     """The recipe label of an image in the build engine, or None if absent."""
     proc = run(["docker", "image", "inspect", "--format",
-                '{{index .Config.Labels "mec.recipe"}}', tag], check=False)
+                '{{index .Config.Labels "mec.recipe"}}', tag], check=False, timeout=30)
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
@@ -211,7 +211,7 @@ def build(recipe: ImageRecipe, force: bool = False) -> str:
                                stdout=subprocess.PIPE)
         imp = subprocess.run(argv, stdin=tar.stdout, capture_output=True, text=True, timeout=900)
         tar.stdout.close()
-        tar.wait()
+        tar.wait(timeout=60)  # docker import has read all it sends
         if imp.returncode != 0 or tar.returncode != 0:
             raise CommandError(argv, imp.returncode or tar.returncode, imp.stderr)
     return "built"
@@ -254,7 +254,7 @@ def publish(names: list[str]) -> list[str]:
             try:
                 _docker("push", ref, timeout=900)
             finally:
-                run(["docker", "rmi", ref], check=False)
+                run(["docker", "rmi", ref], check=False, timeout=60)
             stamp[name] = image_label(RECIPES[name].tag) or ""
             PUBLISHED_STAMP.write_text(json.dumps(stamp, indent=1))
     return todo

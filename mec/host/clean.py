@@ -31,10 +31,11 @@ class CleanReport:
 
     removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    dry: bool = False  # a dry run: nothing is removed, the log says so
 
     def add(self, what: str) -> None:
         self.removed.append(what)
-        log.info("removed %s", what)
+        log.info("%s %s", "would remove" if self.dry else "removed", what)
 
 
 def _pids_where(matches) -> list[int]:
@@ -181,11 +182,11 @@ def clean_links(report: CleanReport, dry: bool) -> None:
 
 def clean_build_containers(report: CleanReport, dry: bool) -> None:
     """Containers named with our prefix on the machine's build engine (from tests)."""
-    proc = run(["docker", "ps", "-a", "--format", "{{.Names}}"], check=False)
+    proc = run(["docker", "ps", "-a", "--format", "{{.Names}}"], check=False, timeout=30)
     for name in proc.stdout.split():
         if config.is_ours(name):
             if not dry:
-                run(["docker", "rm", "-f", name], check=False)
+                run(["docker", "rm", "-f", name], check=False, timeout=60)
             report.add(f"container {name} on the build engine")
 
 
@@ -246,7 +247,7 @@ STEPS = (clean_recorded_processes, clean_ue_containers, clean_engines, clean_min
 
 def clean(dry: bool = False) -> CleanReport:
     """Remove every resource of this prefix; safe to run any time, idempotent."""
-    report = CleanReport()
+    report = CleanReport(dry=dry)
     for step in STEPS:
         try:
             step(report, dry)

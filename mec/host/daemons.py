@@ -61,8 +61,8 @@ def start_ovs() -> str:
         run([OVS_CTL, "start", "--system-id=random", "--no-ovs-vswitchd"], timeout=60)
         actions.append("started ovsdb-server")
     if not ovs_tso_enabled():
-        run(["ovs-vsctl", "--no-wait", "init"])
-        run(["ovs-vsctl", "--no-wait", "set", "Open_vSwitch", ".",
+        run(["ovs-vsctl", "--timeout=10", "--no-wait", "init"], timeout=15)
+        run(["ovs-vsctl", "--timeout=10", "--no-wait", "set", "Open_vSwitch", ".",
              "other_config:userspace-tso-enable=true"])
         actions.append("set userspace-tso-enable=true")
         if vswitchd_pid() is not None:

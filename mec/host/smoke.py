@@ -53,7 +53,7 @@ def run_smoke(image: str = "busybox", hold_s: float = 0.0) -> dict:
         ref = registry_ref(image, registry_addr)
         t0 = time.perf_counter()
         wait_until(lambda: edge.popen(["curl", "-sf", "-m", "2", f"http://{registry_addr}/v2/"])
-                   .wait() == 0, timeout=20, what="the cloud registry")
+                   .wait(timeout=10) == 0, timeout=20, what="the cloud registry")
         client.images.pull(ref)
         timings["pull_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
