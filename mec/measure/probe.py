@@ -45,11 +45,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit
 
 from mec.core.proc import PipeReader
 from mec.core.stats import percentile
+from mec.core.watchdog import process_component
 from mec.measure.probelog import CANCELLED, ProbeRecord, StreamingWriter
 
 log = logging.getLogger(__name__)
@@ -315,15 +316,22 @@ class ProbeProcess:
     """``python -m mec.measure.probe`` started inside a Mininet host (a UE), as a real client would run.
 
     ``start()`` returns once the probe printed READY; ``stop()`` signals it,
-    waits for DONE and returns the records.
+    waits for DONE and returns the records. Given a WATCHDOG (a
+    `mec.core.watchdog.Watchdog`, e.g. the testbed's), the probe is watched from
+    READY until ``stop()``: a probe that dies meanwhile is a death of the run.
     """
 
     def __init__(self, host, url: str, out: Path, rate: float = 200.0, duration: float = 0.0,
-                 timeout: float = 1.0):
+                 timeout: float = 1.0, watchdog: Any = None):
         self.host, self.url, self.out = host, url, Path(out)
         self.rate, self.duration, self.timeout = rate, duration, timeout
+        self.watchdog = watchdog
         self.proc = None
         self.summary: dict = {}
+
+    @property
+    def watch_name(self) -> str:
+        return f"probe on {self.host.name}"
 
     def start(self, ready_timeout: float = 20.0) -> "ProbeProcess":
         import subprocess
@@ -341,6 +349,9 @@ class ProbeProcess:
         while (left := deadline - time.monotonic()) > 0:
             line = self._stdout.next_line(left)
             if line and line.startswith("READY"):
+                if self.watchdog is not None:
+                    self.watchdog.watch(process_component(self.watch_name, "probe",
+                                                          lambda: self.proc, log_file=self.out))
                 return self
             if line == "":
                 self._fail_start(f"it exited ({self.proc.wait(timeout=5)}) before READY")
@@ -370,6 +381,8 @@ class ProbeProcess:
 
         from mec.measure.probelog import read_csv
 
+        if self.watchdog is not None:
+            self.watchdog.unwatch(self.watch_name)  # it ends on purpose from here
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -390,6 +403,8 @@ class ProbeProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:
+        if self.watchdog is not None:
+            self.watchdog.unwatch(self.watch_name)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)

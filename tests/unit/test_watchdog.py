@@ -115,3 +115,36 @@ def test_a_check_that_raises_is_a_death_with_its_reason():
     dog.watch(Component("engine c2", "engine", broken))
     (death,) = dog.check_once()
     assert "OSError: no such namespace" in death.detail
+
+
+def test_a_probe_is_watched_from_ready_until_it_is_stopped(tmp_path, monkeypatch):
+    """A user probe that dies under a run is a death; one stopped on purpose is not."""
+    import sys
+
+    from mec.core import config
+    from mec.measure.probe import ProbeProcess
+
+    monkeypatch.setattr(config, "RUN_DIR", tmp_path)
+    script = ("import signal, sys, time\n"
+              "signal.signal(signal.SIGTERM, lambda *a: (print('DONE {}', flush=True), "
+              "sys.exit(0)))\n"
+              "print('READY {}', flush=True)\ntime.sleep(60)")
+
+    class Host:
+        name = "mxe-u1"
+
+        def popen(self, argv, **kw):
+            return subprocess.Popen([sys.executable, "-c", script], **kw)
+
+    (tmp_path / "p.csv").write_text("")
+    with Watchdog() as dog:
+        stopped = ProbeProcess(Host(), "http://x/", tmp_path / "p.csv", watchdog=dog).start()
+        assert dog.watched() == ["probe on mxe-u1"]
+        stopped.stop()
+        assert dog.watched() == []
+        killed = ProbeProcess(Host(), "http://x/", tmp_path / "q.csv", watchdog=dog).start()
+        killed.proc.kill()
+        _wait(lambda: dog.deaths)
+        killed.__exit__(None, None, None)
+    (death,) = dog.deaths
+    assert death.name == "probe on mxe-u1" and death.kind == "probe"
