@@ -150,10 +150,7 @@ class NetworkManager(compat.BaseApp):
         self._stats: dict[tuple[int, int], tuple[threading.Event, list[Any]]] = {}
         self._drains: dict[tuple[str, str], Drain] = {}
         self._drain_seq = 0
-        self.state = NetworkState()
-        if self.config.state_file and os.path.exists(self.config.state_file):
-            self.state = NetworkState.load(self.config.state_file)
-            LOG.info("state loaded from %s", self.config.state_file)
+        self.state = self._load_state()
         if self.config.topology_file:
             import json
 
@@ -173,6 +170,23 @@ class NetworkManager(compat.BaseApp):
                  self.rest.port, os.getpid())
         global INSTANCE
         INSTANCE = self
+
+    def _load_state(self) -> NetworkState:
+        """The saved state of this run (a restart), or a fresh one (a new run)."""
+        path = self.config.state_file
+        if not path or not os.path.exists(path):
+            return NetworkState(run_id=self.config.run_id)
+        try:
+            run = NetworkState.saved_run(path)
+        except (OSError, ValueError) as e:
+            LOG.error("state file %s unreadable (%s): not loaded", path, e)
+            return NetworkState(run_id=self.config.run_id)
+        if run != self.config.run_id:
+            LOG.warning("state file %s belongs to run %r, not this run %r: not loaded",
+                        path, run, self.config.run_id)
+            return NetworkState(run_id=self.config.run_id)
+        LOG.info("state of run %r loaded from %s", run, path)
+        return NetworkState.load(path)
 
     # ================================================================ events log
     def _event(self, etype: str, **fields: Any) -> dict[str, Any]:
@@ -346,13 +360,39 @@ class NetworkManager(compat.BaseApp):
             return
         with self.lock:
             if self.datapaths.get(dp.id) is dp:
-                del self.datapaths[dp.id]
-                for key in [k for k in self._barriers if k[0] == dp.id]:
-                    group = self._barriers.pop(key)
-                    group.pending.discard(key)
-                    if not group.pending:
-                        group.finish()
+                self._forget_datapath(dp)
         self._event("switch_disconnected", dpid=dp.id, switch=self.state.switch_name(dp.id))
+
+    def _forget_datapath(self, dp: Any) -> None:
+        """Drop a switch connection (lock held); its pending Barriers no longer hold commits."""
+        del self.datapaths[dp.id]
+        for key in [k for k in self._barriers if k[0] == dp.id]:
+            group = self._barriers.pop(key)
+            group.pending.discard(key)
+            if not group.pending:
+                group.finish()
+
+    def _confirmed(self, group: BarrierGroup) -> list[int]:
+        """Wait for a commit's Barrier replies; return the switches that stayed silent.
+
+        A silent switch may hold some, all or none of the commit's flow mods, so it
+        is disconnected: when it connects again its flows are re-installed from the
+        state (``_features``), and switches and state agree again.
+        """
+        if group.done.wait(BARRIER_TIMEOUT_S):
+            return []
+        with self.lock:
+            silent = sorted({dpid for dpid, _ in group.pending})
+            dps = [self.datapaths[d] for d in silent if d in self.datapaths]
+            for dp in dps:
+                self._forget_datapath(dp)
+        for dp in dps:
+            name = self.state.switch_name(dp.id)
+            LOG.warning("switch %s did not answer a Barrier in %.0f s: disconnecting it so that "
+                        "it re-syncs on reconnect", name, BARRIER_TIMEOUT_S)
+            self._event("switch_unresponsive", dpid=dp.id, switch=name, action="reconnect")
+            dp.close()
+        return silent
 
     # ================================================================ packet-in
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
@@ -473,7 +513,7 @@ class NetworkManager(compat.BaseApp):
             work = {d: self._sync_items(dp) for d, dp in self.datapaths.items()}
             group = self._commit(work, t0)
             self._save()
-        group.done.wait(BARRIER_TIMEOUT_S)
+        self._confirmed(group)
         self._event("topology", switches=len(topo.switches), links=len(topo.links),
                     hosts=len(topo.hosts), install_ms=group.elapsed_ms)
         return {"switches": len(topo.switches), "links": len(topo.links),
@@ -503,7 +543,7 @@ class NetworkManager(compat.BaseApp):
                     work[ue.dpid].extend(pair)
             group = self._commit(work, t0)
             self._save()
-        group.done.wait(BARRIER_TIMEOUT_S)
+        self._confirmed(group)
         self._event("service", service=svc.name, vip=svc.vip, port=svc.port, primary=svc.primary)
         return self.service_json(svc)
 
@@ -516,7 +556,7 @@ class NetworkManager(compat.BaseApp):
             svc = self.state.remove_service(name)
             group = self._commit(work, t0)
             self._save()
-        group.done.wait(BARRIER_TIMEOUT_S)
+        self._confirmed(group)
         return {"removed": svc.name}
 
     def service_json(self, svc: Service) -> dict[str, Any]:
@@ -545,6 +585,7 @@ class NetworkManager(compat.BaseApp):
             rep = st.replica_host(replica)
             ues = [st.ue_host(ue)] if ue is not None else st.ues()
             before = {u.name: st.replica_for(service, u.name) for u in ues}
+            prev = (svc.primary, {k: v for k, v in st.overrides.items() if k[0] == service})
             for u in ues:
                 if before[u.name] != rep.name and st.out_port(u.dpid, rep) is None:
                     raise RequestError(f"no path from {u.name}'s AP to replica {rep.name}", 409)
@@ -602,8 +643,17 @@ class NetworkManager(compat.BaseApp):
                                 "drain_s": drain_s if syn is not None else 0.0})
             group = self._commit(work, t0)
             self._save()
-        if not group.done.wait(BARRIER_TIMEOUT_S):
-            raise RequestError("switches did not answer the Barrier in time", 504)
+        silent = self._confirmed(group)
+        if silent:
+            names = ", ".join(self.state.switch_name(d) for d in silent)
+            undone = self._roll_back_primary(service, ue, rep.name, prev, changed)
+            self._event("reroute_failed", service=service, ue=ue, replica=rep.name,
+                        silent=[self.state.switch_name(d) for d in silent], rolled_back=undone)
+            raise RequestError(
+                f"switch {names} did not confirm the re-steer within {BARRIER_TIMEOUT_S:g} s; "
+                + ("it was rolled back: the steering is as before the request" if undone else
+                   "a later request changed the steering meanwhile, which stands")
+                + f" (switch {names} re-syncs when it reconnects)", 504)
         result = {
             "service": service, "replica": rep.name, "ue": ue, "changed": changed,
             "reroute_ms": group.elapsed_ms, "switches_touched": len(group.touched),
@@ -611,6 +661,55 @@ class NetworkManager(compat.BaseApp):
         }
         self._event("reroute", **result)
         return result
+
+    def _roll_back_primary(self, service: str, ue: str | None, replica: str,
+                           prev: tuple[str | None, dict[tuple[str, str], str]],
+                           changed: list[dict[str, Any]]) -> bool:
+        """Undo a re-steer that switches did not confirm: state, then flows.
+
+        Only when the steering is still what the failed request set (a later request
+        wins). The state gets back the previous primary and overrides; connected APs
+        of the changed UEs get the previous steering's final flows (a drain under way
+        for these UEs ends with it); silent switches are re-synced on reconnect.
+        """
+        primary, overrides = prev
+        with self.lock:
+            st = self.state
+            svc = st.services.get(service)
+            if svc is None:
+                return False
+            if ue is not None:
+                key = (service, ue)
+                if st.overrides.get(key) != replica:
+                    return False
+                if key in overrides:
+                    st.overrides[key] = overrides[key]
+                else:
+                    del st.overrides[key]
+            else:
+                if svc.primary != replica or any(k[0] == service for k in st.overrides):
+                    return False
+                svc.primary = primary
+                st.overrides.update(overrides)
+            work: dict[int, list[Any]] = defaultdict(list)
+            for row in changed:
+                key = (service, row["ue"])
+                drains = self._cancel_drains(lambda d, k=key: (d.service, d.ue) == k)
+                u = st.host(row["ue"])
+                dp = self.datapaths.get(u.dpid)
+                if dp is None:
+                    continue
+                pair = plan.steer_flows(st, u, svc)
+                items: list[Any] = [pair[1], ORDER, pair[0], ORDER] if pair else []
+                olds = {replica}.union(*(d.old for d in drains))
+                items += self._drain_cleanup_items(dp, u, svc, olds,
+                                                   st.replica_for(service, u.name))
+                work[u.dpid].extend(items)
+            group = self._commit(work, time.perf_counter())
+            self._save()
+        LOG.warning("re-steer of %s%s to %s rolled back", service, f"/{ue}" if ue else "", replica)
+        self._confirmed(group)
+        return True
 
     # ================================================================ drains
     def _cancel_drains(self, pred: Callable[[Drain], bool]) -> list[Drain]:

@@ -1,9 +1,18 @@
 """The Network Manager's JSON REST API on http.server (no Ryu WSGI).
 
-Runs in a thread the app starts: a native thread under os-ken, a green thread
+Runs in threads the app starts: native threads under os-ken, green threads
 under ryu-manager's eventlet monkey-patching. Bound to 127.0.0.1 by default.
 Every client error is a 4xx with ``{"error": "..."}``; an unexpected failure is
 a 500 with a message; the server thread never dies from a request.
+
+Bounded by construction: one accept thread hands connections to a fixed pool
+of ``workers`` threads through a queue of at most ``backlog`` connections; a
+connection beyond that is answered 503 at once. Each connection carries one
+request (the answer says ``Connection: close``), so an idle keep-alive client
+never holds a worker; a client that stalls while sending its request is cut
+after ``read_timeout_s`` of silence (408 when its headers had arrived). A bad
+``Content-Length`` (not a decimal number, repeated, or a chunked body) is a
+400 and one above ``MAX_BODY`` a 413, before any body byte is read.
 
 Endpoints::
 
@@ -29,10 +38,12 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
+import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs, urlparse
 
@@ -50,6 +61,13 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("controller.rest")
 MAX_BODY = 4 * 1024 * 1024
+#: Worker threads that handle requests (the most requests served at once).
+WORKERS = 8
+#: Accepted connections that may wait for a worker; more are answered 503 at once.
+BACKLOG = 64
+#: Seconds a worker waits for the next bytes of a request before it drops the connection.
+READ_TIMEOUT_S = 5.0
+_DIGITS = re.compile(r"[0-9]+")
 
 Route = tuple[str, "re.Pattern[str]", Callable[..., Any]]
 
@@ -57,6 +75,10 @@ Route = tuple[str, "re.Pattern[str]", Callable[..., Any]]
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        self.timeout = self.server.read_timeout_s  # StreamRequestHandler applies it to the socket
+        super().setup()
 
     def log_message(self, fmt: str, *args: Any) -> None:  # route access log to logging
         LOG.debug("%s " + fmt, self.address_string(), *args)
@@ -66,22 +88,40 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")  # one request per connection: see the module doc
+        self.close_connection = True
         self.end_headers()
         self.wfile.write(data)
 
+    def _content_length(self) -> int:
+        """The declared body length, checked before any body byte is read."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            raise RequestError("Transfer-Encoding is not supported: send a Content-Length", 411)
+        values = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+        if not values:
+            return 0
+        if len(values) > 1:
+            raise RequestError(f"conflicting Content-Length headers: {sorted(values)}")
+        value = values.pop()
+        if not _DIGITS.fullmatch(value):
+            raise RequestError(f"bad Content-Length {value!r}: expected a decimal byte count")
+        if len(value) > len(str(MAX_BODY)) or int(value) > MAX_BODY:
+            raise RequestError(f"request body too large ({value} > {MAX_BODY} bytes)", 413)
+        return int(value)
+
     def _read_raw(self) -> None:
-        """Read the request body up front so errors never desync keep-alive."""
+        """Read the whole request body up front (within the connection's read timeout)."""
         self._raw = b""
+        length = self._content_length()
+        if not length:
+            return
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self.close_connection = True
-            raise RequestError("bad Content-Length") from None
-        if length > MAX_BODY:
-            self.close_connection = True
-            raise RequestError("request body too large", 413)
-        if length:
             self._raw = self.rfile.read(length)
+        except (TimeoutError, socket.timeout):
+            raise RequestError(f"request body not received within "
+                               f"{self.server.read_timeout_s:g} s", 408) from None
+        if len(self._raw) < length:
+            raise RequestError(f"request body ended after {len(self._raw)} of {length} bytes")
 
     def _body(self) -> Any:
         if not self._raw.strip():
@@ -125,23 +165,95 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+def _busy_answer() -> bytes:
+    """The raw 503 a connection gets when every worker is busy and the queue is full."""
+    body = json.dumps({"error": "too many connections waiting: try again"}).encode()
+    head = ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    return head.encode() + body
+
+
+_BUSY = _busy_answer()
+
+
+class _Server(HTTPServer):
+    """HTTPServer whose accepted connections go to a fixed pool of worker threads."""
+
     allow_reuse_address = True
     routes: list[Route]
+
+    def __init__(self, address: tuple[str, int], workers: int = WORKERS,
+                 backlog: int = BACKLOG, read_timeout_s: float = READ_TIMEOUT_S) -> None:
+        super().__init__(address, _Handler)
+        self.read_timeout_s = read_timeout_s
+        self.refused = 0  # connections answered 503 because the pool and queue were full
+        self._pending: "queue.Queue[tuple[socket.socket, Any] | None]" = queue.Queue(backlog)
+        self._workers = [threading.Thread(target=self._work, name=f"mec-rest-{i}", daemon=True)
+                         for i in range(workers)]
+
+    def start_workers(self) -> None:
+        for t in self._workers:
+            t.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Queue the connection for a worker, or answer 503 when the queue is full."""
+        try:
+            self._pending.put_nowait((request, client_address))
+        except queue.Full:
+            self.refused += 1
+            LOG.warning("REST: %d connections waiting, refusing %s", self._pending.qsize(),
+                        client_address)
+            try:
+                request.setblocking(False)
+                request.recv(65536)  # what already came: closing with unread bytes resets
+            except OSError:
+                pass
+            try:
+                request.settimeout(0.5)
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+
+    def _work(self) -> None:
+        while True:
+            item = self._pending.get()
+            if item is None:
+                return
+            request, client_address = item
+            try:
+                self.finish_request(request, client_address)
+            except Exception:  # noqa: BLE001 - a broken connection must not end the worker
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        LOG.debug("REST connection from %s failed", client_address, exc_info=True)
+
+    def server_close(self) -> None:
+        super().server_close()
+        for _ in self._workers:
+            try:
+                self._pending.put_nowait(None)
+            except queue.Full:
+                break  # daemon workers end with the process
 
 
 class RestServer:
     """Owns the HTTP server thread and maps endpoints to NetworkManager methods."""
 
-    def __init__(self, app: "NetworkManager", host: str = "127.0.0.1", port: int = 8190) -> None:
+    def __init__(self, app: "NetworkManager", host: str = "127.0.0.1", port: int = 8190,
+                 workers: int = WORKERS, backlog: int = BACKLOG,
+                 read_timeout_s: float = READ_TIMEOUT_S) -> None:
         self.app = app
-        self.httpd = _Server((host, port), _Handler)
+        self.httpd = _Server((host, port), workers, backlog, read_timeout_s)
         self.httpd.routes = self._routes()
         self.port = self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        self.httpd.start_workers()
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="mec-rest",
                                         daemon=True)
         self._thread.start()

@@ -10,6 +10,8 @@ controller.run`, whose options are made from these fields) and the app
 from __future__ import annotations
 
 import argparse
+import os
+import time
 from dataclasses import dataclass, fields
 
 LINES = ("os-ken", "ryu")
@@ -27,6 +29,9 @@ class ControllerSettings:
     rest_port: int = 8080
     #: JSON file the state persists to (None: not persisted)
     state_file: str | None = None
+    #: the run the controller serves: a state file saved by another run is not loaded
+    #: (None: only a state file saved without a run id is)
+    run_id: str | None = None
     #: JSON topology applied at start
     topology_file: str | None = None
     #: seconds a re-steered UE's established connections keep the old replica while new
@@ -40,6 +45,14 @@ class ControllerSettings:
         if not 0 <= self.drain_s <= MAX_DRAIN_S:
             raise ValueError(f"drain_s must be in 0..{MAX_DRAIN_S:g}, not {self.drain_s}")
 
+    def remove_state(self) -> None:
+        """Delete the saved state file (the run it belongs to has ended)."""
+        if self.state_file:
+            try:
+                os.remove(self.state_file)
+            except FileNotFoundError:
+                pass
+
     @property
     def url(self) -> str:
         """The REST API's base URL."""
@@ -52,6 +65,8 @@ class ControllerSettings:
                 "--drain-s", str(self.drain_s)]
         if self.state_file:
             args += ["--state-file", self.state_file]
+        if self.run_id:
+            args += ["--run-id", self.run_id]
         if self.topology_file:
             args += ["--topology-file", self.topology_file]
         if self.verbose:
@@ -69,6 +84,8 @@ class ControllerSettings:
         parser.add_argument("--rest-port", type=int, default=d.rest_port)
         parser.add_argument("--state-file", default=d.state_file,
                             help="JSON file the state persists to")
+        parser.add_argument("--run-id", default=d.run_id,
+                            help="the run served: a state file of another run is not loaded")
         parser.add_argument("--topology-file", default=d.topology_file,
                             help="JSON topology applied at start")
         parser.add_argument("--drain-s", type=float, default=d.drain_s,
@@ -80,3 +97,8 @@ class ControllerSettings:
     def from_args(cls, args: argparse.Namespace) -> "ControllerSettings":
         """The settings the runner's parsed options give (ValueError on a bad value)."""
         return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
+
+def new_run_id() -> str:
+    """A name for one run of the testbed, unique on this machine (time and pid)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"

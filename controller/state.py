@@ -2,7 +2,8 @@
 
 Pure Python (no OpenFlow): the app mutates it under its lock and turns it
 into flows with :mod:`controller.plan`. It persists itself to a JSON file so
-that a restarted controller re-installs the same steering.
+that a restarted controller re-installs the same steering. The saved document
+names the run it belongs to (``run``): a controller of another run does not load it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ LOG = logging.getLogger(__name__)
 class NetworkState:
     """Topology + services + steering decisions, with path computation."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str | None = None) -> None:
+        #: the run this state belongs to (saved with it; see controller.settings.new_run_id)
+        self.run_id = run_id
         self.topology = Topology()
         self.services: dict[str, Service] = {}
         #: per-UE steering overrides: (service, ue) -> replica host name
@@ -229,6 +232,7 @@ class NetworkState:
     # ------------------------------------------------------------ persistence
     def to_json(self) -> dict[str, Any]:
         return {
+            "run": self.run_id,
             "topology": self.topology.to_json(),
             "services": [asdict(s) for s in self.services.values()],
             "overrides": [{"service": s, "ue": u, "replica": r}
@@ -240,7 +244,7 @@ class NetworkState:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> "NetworkState":
-        st = cls()
+        st = cls(doc.get("run"))
         st.host_ids = dict(doc.get("host_ids", {}))
         st.service_ids = dict(doc.get("service_ids", {}))
         t = doc.get("topology", {})
@@ -269,6 +273,15 @@ class NetworkState:
         with os.fdopen(fd, "w") as f:
             json.dump(doc, f, indent=1)
         os.replace(tmp, path)
+
+    @staticmethod
+    def saved_run(path: str | os.PathLike[str]) -> str | None:
+        """The run a saved state file belongs to (None: saved without a run)."""
+        with open(path) as f:
+            doc = json.load(f)
+        if not isinstance(doc, dict):
+            raise ValueError("not a saved state (a JSON object)")
+        return doc.get("run")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "NetworkState":

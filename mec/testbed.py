@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 from controller.client import NetworkManagerClient
 from controller.process import ControllerProcess
+from controller.settings import new_run_id
 from mec.core import config
 from mec.core.watchdog import Watchdog, process_component
 from mec.edge.images import ensure_ue_image
@@ -74,10 +75,11 @@ class Testbed:
             addr = None
             client = None
             if self.controller_line:
+                run = new_run_id()  # the controller's saved state belongs to this run only
                 self.controller = ControllerProcess(
                     line=self.controller_line, ofp_port=free_port(),
-                    rest_port=self.rest_port or free_port(),
-                    state_file=str(config.run_dir() / f"nm-state-{self.topology.name}.json"))
+                    rest_port=self.rest_port or free_port(), run_id=run,
+                    state_file=str(config.run_dir() / f"nm-state-{self.topology.name}-{run}.json"))
                 client = self.controller.start()
                 addr = ("127.0.0.1", self.controller.ofp_port)
                 config.run_dir()
@@ -116,6 +118,7 @@ class Testbed:
             self.network = None
         if self.controller is not None:
             self.controller.stop()
+            self.controller.remove_state()  # a clean end of the run: its saved state goes
             if URL_FILE.exists() and URL_FILE.read_text().strip() == self.controller.url:
                 URL_FILE.unlink()
             self.controller = None

@@ -5,8 +5,11 @@ Parametrized over both controller lines; the ryu variant carries the ``ryu`` mar
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -14,7 +17,9 @@ import pytest
 from controller import cookies
 from controller.client import NetworkManagerError
 from controller.cookies import FlowKind
+from controller.model import parse_service
 from controller.process import ControllerProcess
+from controller.state import NetworkState
 from controller.testnet import SiteNet, slow_body
 from mec.core import config
 
@@ -38,7 +43,7 @@ def ctl_net(request, tmp_path):
     line = request.param
     ofp, rest = PORTS[line]
     ring = "ring" in request.function.__name__  # ring tests get the 6-site ring
-    ctl = ControllerProcess(line=line, ofp_port=ofp, rest_port=rest,
+    ctl = ControllerProcess(line=line, ofp_port=ofp, rest_port=rest, run_id="this-run",
                             state_file=str(tmp_path / "state.json"))
     tn = SiteNet(n_sites=6 if ring else 3, ring=ring, ofp_port=ofp,
                  replica_sites={"ra": 4, "rb": 3} if ring else {"ra": 2, "rb": 3})
@@ -298,3 +303,141 @@ def test_drain_ends_consistently_on_resteer_move_and_reconnect(ctl_net):
                                  FlowKind.STEER_PIN)) == [
         (FlowKind.STEER_FWD, rb), (FlowKind.STEER_RET, rb)]
     assert client.drains() == []
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_state_of_another_run_is_not_loaded_but_a_restart_reloads(line, tmp_path):
+    _need_root()
+    ofp, rest = PORTS[line]
+    path = tmp_path / "nm-state.json"
+    old = NetworkState(run_id="previous-run")  # what a crashed run left behind
+    old.add_service(parse_service({"name": "stale", "vip": "10.77.250.1", "port": 8080}))
+    old.save(path)
+    ctl = ControllerProcess(line=line, ofp_port=ofp, rest_port=rest, run_id="this-run",
+                            state_file=str(path))
+    try:
+        client = ctl.start()
+        assert client.services() == []  # nothing of the previous run
+        client.add_service("web", VIP, 8080)
+        deadline = time.monotonic() + 5  # the state is saved in the background
+        while json.loads(path.read_text()).get("run") != "this-run":
+            assert time.monotonic() < deadline, "state never saved for this run"
+            time.sleep(0.05)
+        ctl.stop()
+        client = ctl.start()  # a restart within the run reloads its state
+        assert [s["name"] for s in client.services()] == ["web"]
+    finally:
+        ctl.stop()
+        ctl.remove_state()
+    assert not path.exists()
+
+
+class OpenFlowTap:
+    """A TCP relay between one switch and the controller that can go deaf.
+
+    ``hold()`` drops what the switch sends on the connections open at that moment
+    (its Barrier replies among it) while the controller's messages still reach the
+    switch: a switch that applies flow mods but never confirms them. Connections
+    made after ``hold()`` (the switch reconnecting) are relayed in full.
+    """
+
+    def __init__(self, ctl_port: int) -> None:
+        self.ctl_port = ctl_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self._gen = 0
+        self._held_upto = -1
+        self.dropped = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold(self) -> None:
+        self._held_upto = self._gen
+
+    def close(self) -> None:
+        self.server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sw, _ = self.server.accept()
+            except OSError:
+                return
+            self._gen += 1
+            ctl = socket.create_connection(("127.0.0.1", self.ctl_port))
+            gen = self._gen
+            threading.Thread(target=self._pipe, args=(sw, ctl, gen), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(ctl, sw, None), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, gen: int | None) -> None:
+        try:
+            while data := src.recv(65536):
+                if gen is not None and gen <= self._held_upto:
+                    self.dropped += len(data)
+                    continue
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+
+def _connections(client) -> int:
+    return len([e for e in client.events() if e["type"] == "switch_connected"])
+
+
+@pytest.mark.parametrize("ctl_net", LINES, indirect=True)
+def test_unconfirmed_resteer_is_rolled_back_in_state_and_flows(ctl_net):
+    ctl, client, tn = ctl_net
+    ids = {h["name"]: h["id"] for h in client.topology()["hosts"]}
+    ue_id, ra = ids[_name("ue1")], ids[_name("ra")]
+    tap = OpenFlowTap(ctl.ofp_port)
+    try:
+        n = _connections(client)
+        subprocess.run(["ovs-vsctl", "set-controller", tn.sw_name(1),
+                        f"tcp:127.0.0.1:{tap.port}"], check=True, timeout=10)
+        deadline = time.monotonic() + 15
+        while _connections(client) == n or len(client.health()["switches_connected"]) < 3:
+            assert time.monotonic() < deadline, "the AP never connected through the tap"
+            time.sleep(0.1)
+        assert tn.fetch(URL) == "replica ra"
+        n = _connections(client)
+        tap.hold()  # s1 applies what it gets but confirms nothing
+        t0 = time.monotonic()
+        with pytest.raises(NetworkManagerError) as e:
+            client.set_primary("web", _name("rb"), ue=_name("ue1"), drain_s=0)
+        assert e.value.status == 504 and "rolled back" in e.value.message
+        assert 4 < time.monotonic() - t0 < 8 and tap.dropped > 0
+        # the state is as before the request ...
+        assert {r["ue"]: r["replica"] for r in client.steering()} == {_name("ue1"): _name("ra")}
+        failed = [ev for ev in client.events() if ev["type"] == "reroute_failed"]
+        assert failed and failed[-1]["rolled_back"] and failed[-1]["silent"] == [tn.sw_name(1)]
+        # ... and so is the switch, which got the re-steer's flow mods: it was disconnected,
+        # reconnects and is re-synced from the state
+        deadline = time.monotonic() + 20
+        while _connections(client) == n:
+            assert time.monotonic() < deadline, "the silent AP never reconnected"
+            time.sleep(0.1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                flows = sorted((c.kind, c.replica) for c, f in _steer_flows(client, tn, ue_id))
+            except NetworkManagerError:
+                flows = None
+            if flows == [(FlowKind.STEER_FWD, ra), (FlowKind.STEER_RET, ra)] \
+                    or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert flows == [(FlowKind.STEER_FWD, ra), (FlowKind.STEER_RET, ra)]
+        assert tn.fetch(URL) == "replica ra"
+        # and the next re-steer works as usual
+        assert client.set_primary("web", _name("rb"), ue=_name("ue1"), drain_s=0)["changed"]
+        assert tn.fetch(URL) == "replica rb"
+    finally:
+        subprocess.run(["ovs-vsctl", "set-controller", tn.sw_name(1),
+                        f"tcp:127.0.0.1:{ctl.ofp_port}"], check=False, timeout=10)
+        tap.close()

@@ -156,3 +156,126 @@ def test_flows_cli_decodes_cookies_and_skips_foreign_flows():
     assert len(rows) == 1
     assert (rows[0]["kind"], rows[0]["host"], rows[0]["service"], rows[0]["replica"]) == \
         ("STEER_FWD", "ue1", "web", "ra")
+
+
+# ---------------------------------------------------------------- REST server (real loopback socket)
+class _App:
+    """The two NetworkManager methods the REST tests below reach."""
+
+    def health(self) -> dict:
+        return {"line": "unit"}
+
+    def set_topology(self, topo) -> dict:
+        return {"switches": len(topo.switches)}
+
+
+@pytest.fixture
+def rest_server(request):
+    from controller.rest import RestServer
+
+    workers, backlog, read_timeout_s = getattr(request, "param", (2, 2, 5.0))
+    srv = RestServer(_App(), port=0, workers=workers, backlog=backlog,
+                     read_timeout_s=read_timeout_s)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def _exchange(port: int, data: bytes, timeout: float = 3.0) -> tuple[bytes, float]:
+    """Send ``data`` on a new connection; return what came back until close, and the time."""
+    import socket
+    import time
+
+    t0 = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out, time.perf_counter() - t0
+
+
+def _status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1]) if answer else 0
+
+
+@pytest.mark.parametrize("length,status", [
+    ("-1", 400), ("abc", 400), ("1e3", 400), (" ", 400), ("99999999999999999999", 413),
+    (str(4 * 1024 * 1024 + 1), 413),
+])
+def test_rest_answers_bad_content_length_at_once(rest_server, length, status):
+    head = f"PUT /mec/topology HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n"
+    answer, took = _exchange(rest_server.port, head.encode() + b"{}")
+    assert _status(answer) == status, answer
+    assert b'"error"' in answer and took < 1.0  # far below the 5 s read timeout
+
+
+def test_rest_rejects_conflicting_lengths_and_chunked_bodies(rest_server):
+    two = (b"PUT /mec/topology HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}")
+    assert _status(_exchange(rest_server.port, two)[0]) == 400
+    chunked = (b"PUT /mec/topology HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+    assert _status(_exchange(rest_server.port, chunked)[0]) == 411
+    ok = b'PUT /mec/topology HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}'
+    answer, _ = _exchange(rest_server.port, ok)
+    assert _status(answer) == 200 and b"Connection: close" in answer
+
+
+@pytest.mark.parametrize("rest_server", [(2, 8, 0.5)], indirect=True)
+def test_rest_drops_stalled_clients_after_the_read_timeout(rest_server):
+    import socket
+    import time
+
+    port = rest_server.port
+    stalled = []
+    for partial in (b"GET /health HTTP/1.1\r\nHo",  # headers never finished
+                    b"PUT /mec/topology HTTP/1.1\r\nContent-Length: 10\r\n\r\n{"):  # body short
+        s = socket.create_connection(("127.0.0.1", port), timeout=3)
+        s.sendall(partial)
+        stalled.append(s)
+    # both workers are held; a good request waits in the queue until the timeout frees one
+    answer, took = _exchange(port, b"GET /health HTTP/1.1\r\n\r\n")
+    assert _status(answer) == 200 and took < 2.0
+    t0 = time.perf_counter()
+    headers_cut = stalled[0].recv(65536)
+    body_cut = stalled[1].recv(65536)
+    assert headers_cut == b""  # dropped without an answer: no request line was complete
+    assert _status(body_cut) == 408
+    assert time.perf_counter() - t0 < 1.0
+    for s in stalled:
+        s.close()
+
+
+@pytest.mark.parametrize("rest_server", [(2, 2, 5.0)], indirect=True)
+def test_rest_pool_is_bounded_and_refuses_the_excess(rest_server):
+    import socket
+    import threading
+    import time
+
+    threads = threading.active_count()
+    conns = []
+    for _ in range(10):
+        s = socket.create_connection(("127.0.0.1", rest_server.port), timeout=3)
+        s.sendall(b"GET /health HTTP/1.1\r\n")  # and then silence
+        conns.append(s)
+    deadline = time.monotonic() + 3
+    while rest_server.httpd.refused < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() <= threads  # no thread per connection
+    refused = 0
+    for s in conns:
+        s.settimeout(0.05)
+        try:
+            refused += _status(s.recv(65536)) == 503
+        except TimeoutError:  # held by a worker or queued
+            pass
+        except ConnectionResetError:  # refused before its request bytes had arrived
+            refused += 1
+    # 2 held by the workers, 2 queued, 503 for the rest (up to 2 more when the accept
+    # loop outran the workers' first pick)
+    assert 6 <= refused <= 8 and rest_server.httpd.refused == refused
+    for s in conns:
+        s.close()  # the workers see the end of their connections and drain the queue
+    deadline = time.monotonic() + 2
+    while _status(_exchange(rest_server.port, b"GET /health HTTP/1.1\r\n\r\n")[0]) != 200:
+        assert time.monotonic() < deadline, "the pool never recovered"
+        time.sleep(0.05)
