@@ -51,5 +51,8 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.mec-stamp 2>/dev/null)" != "$sta
 fi
 ln -sf "$REPO/.venv/bin/mec" /usr/local/bin/mec
 
+# The compiled delay line (rebuilt when its source changes; the Python line otherwise).
+bash scripts/build-delayline.sh
+
 # Services (OVS with userspace TSO, Docker engine) and the service images.
 .venv/bin/mec setup

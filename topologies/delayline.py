@@ -26,6 +26,12 @@ release times are non-decreasing and a deque (not a heap) keeps them in order.
 Protocol with the caller: after the queue is bound the process writes one line
 ``READY queue=N pid=P`` on stdout. On SIGTERM/SIGINT it accepts the packets still
 held, unbinds, logs its counters and writes ``STATS {json}`` on stdout, then exits 0.
+
+This Python line is the FALLBACK. The line links start (:func:`line_command`) is the
+compiled one, ``topologies/delayline-c/delayline.c`` built by ``scripts/setup.sh`` into
+``.venv/bin/mec-delayline`` (same flags, protocol and release rule; it keeps up with
+1 Gbit/s where this one carries ~350 Mbit/s), whenever that binary exists and was
+built from the current source. ``MEC_DELAYLINE=python|compiled`` forces one.
 """
 
 from __future__ import annotations
@@ -39,9 +45,13 @@ import random
 import select
 import signal
 import sys
+import hashlib
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Deque, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Callable, Deque, List, Optional, Sequence, Tuple
+
+from mec.core import config
 
 LOG = logging.getLogger("topologies.delayline")
 
@@ -49,6 +59,56 @@ LOG = logging.getLogger("topologies.delayline")
 #: the packets in flight inside the line (rate * delay / packet size): at
 #: 1 Gbit/s and 25 ms one-way that is ~2100 MTU-sized packets.
 DEFAULT_MAX_LEN = 8192
+
+#: Source of the compiled line, and where scripts/setup.sh builds it (with the
+#: sha256 of the source it was built from beside it, in BINARY + ".sha256").
+COMPILED_SOURCE = Path(__file__).resolve().parent / "delayline-c" / "delayline.c"
+COMPILED_BINARY = config.REPO_DIR / ".venv" / "bin" / "mec-delayline"
+#: Forces the line: "python" or "compiled" (an unusable forced line is an error).
+ENV_LINE = "MEC_DELAYLINE"
+LINES = ("compiled", "python")
+
+
+class NoDelayLine(RuntimeError):
+    """The delay line asked for (MEC_DELAYLINE) cannot run here."""
+
+
+def compiled_problem() -> Optional[str]:
+    """Why the compiled line cannot be used (None when it can)."""
+    binary = COMPILED_BINARY
+    if not os.access(binary, os.X_OK):
+        return f"{binary} not built (scripts/setup.sh compiles {COMPILED_SOURCE.name})"
+    try:
+        built_from = Path(f"{binary}.sha256").read_text().strip()
+        source = hashlib.sha256(COMPILED_SOURCE.read_bytes()).hexdigest()
+    except OSError as exc:
+        return f"cannot check that {binary} is up to date: {exc}"
+    if built_from != source:
+        return f"{binary} was built from an older {COMPILED_SOURCE.name}: rerun scripts/setup.sh"
+    return None
+
+
+def line_kind() -> str:
+    """Which delay line links start: "compiled" when usable, else "python" (see ENV_LINE)."""
+    forced = os.environ.get(ENV_LINE, "").strip().lower()
+    problem = compiled_problem()
+    if forced:
+        if forced not in LINES:
+            raise NoDelayLine(f"{ENV_LINE}={forced!r}: use one of {LINES}")
+        if forced == "compiled" and problem:
+            raise NoDelayLine(f"{ENV_LINE}=compiled but {problem}")
+        return forced
+    if problem:
+        LOG.debug("compiled delay line unusable (%s): using the Python line", problem)
+    return "python" if problem else "compiled"
+
+
+def line_command() -> Tuple[List[str], str]:
+    """The argv (before the flags) of the delay line to start, and its kind."""
+    kind = line_kind()
+    if kind == "compiled":
+        return [str(COMPILED_BINARY)], kind
+    return [sys.executable, "-m", "topologies.delayline"], kind
 
 
 def release_time(
@@ -75,6 +135,8 @@ class DelayLineStats:
     #: packets released more than 1 ms after their due time, and the worst lateness
     late: int = 0
     max_late_ms: float = 0.0
+    #: which line produced these counters (the compiled one says "compiled")
+    line: str = "python"
 
 
 class DelayScheduler:

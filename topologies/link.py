@@ -22,9 +22,10 @@ are made:
 - ``"netem"`` where the kernel has sch_netem: a netem leaf (delay/2, jitter/2 normal,
   loss) under the HTB class on each hop egress.
 - ``"nfqueue"`` otherwise: bridge netfilter sends each direction's packets
-  (``-m physdev --physdev-in``) to its own NFQUEUE, served by one
-  ``topologies.delayline`` process (queueing on a sender's OUTPUT chain would
-  throttle TCP, so the delay sits on this forwarding hop).
+  (``-m physdev --physdev-in``) to its own NFQUEUE, served by one delay line
+  process: the compiled ``mec-delayline`` where setup built it, else the Python
+  ``topologies.delayline`` (``ShapedLink.delay_line`` says which; queueing on a
+  sender's OUTPUT chain would throttle TCP, so the delay sits on this forwarding hop).
 - ``"none"``: no delay, jitter or loss asked: the hop only shapes the rate, or, when
   nothing at all is asked, a plain veth link without hop.
 
@@ -55,7 +56,7 @@ from mininet.link import Intf, Link
 from mininet.node import Node
 
 from mec.core import config
-from topologies import netem
+from topologies import delayline, netem
 
 LOG = logging.getLogger(__name__)
 
@@ -101,7 +102,9 @@ def _cmdline(pid: int) -> List[str]:
 
 def _is_delayline(pid: int, queue: int) -> bool:
     cmd = _cmdline(pid)
-    return "topologies.delayline" in cmd and str(queue) in cmd
+    is_line = "topologies.delayline" in cmd or (
+        bool(cmd) and Path(cmd[0]).name == delayline.COMPILED_BINARY.name)
+    return is_line and str(queue) in cmd
 
 
 def _is_hop_shell(pid: int, hop: str) -> bool:
@@ -194,6 +197,7 @@ class DelayLineProc:
     popen: subprocess.Popen
     log_path: str
     stats: Optional[Dict[str, Any]] = None
+    kind: str = "python"  # which line runs: "compiled" (mec-delayline) or "python"
 
     @property
     def pid(self) -> int:
@@ -235,10 +239,11 @@ class DelayHop(Node):
 
     def start_line(self, direction: str, in_intf: str, queue: int, delay_ms: float,
                    jitter_ms: float, loss_pct: float, seed: Optional[int]) -> DelayLineProc:
-        """Start one delay line, wait for its READY line, then divert ``in_intf`` to it."""
-        args = [sys.executable, "-m", "topologies.delayline", "--queue", str(queue),
-                "--delay-ms", repr(delay_ms), "--jitter-ms", repr(jitter_ms),
-                "--loss-pct", repr(loss_pct)]
+        """Start one delay line (the compiled one where it is built, see
+        ``delayline.line_command``), wait for its READY line, then divert ``in_intf`` to it."""
+        argv, kind = delayline.line_command()
+        args = argv + ["--queue", str(queue), "--delay-ms", repr(delay_ms),
+                       "--jitter-ms", repr(jitter_ms), "--loss-pct", repr(loss_pct)]
         if REALTIME_LINES:
             args.append("--realtime")
         if seed is not None:
@@ -251,7 +256,7 @@ class DelayHop(Node):
         with open(log_path, "ab") as log:
             popen = self.popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
                                env=env, cwd=str(config.REPO_DIR))
-        line = DelayLineProc(direction, queue, in_intf, popen, log_path)
+        line = DelayLineProc(direction, queue, in_intf, popen, log_path, kind=kind)
         self.lines.append(line)
         ready = select.select([popen.stdout], [], [], READY_TIMEOUT_S)[0]
         first = popen.stdout.readline().decode(errors="replace") if ready else ""
@@ -271,7 +276,8 @@ class DelayHop(Node):
             "hop": self.name, "owner_pid": os.getpid(), "hop_pid": self.pid,
             "netns": f"/proc/{self.pid}/ns/net", "queues": self.queues,
             "lines": [{"pid": l.pid, "queue": l.queue, "direction": l.direction,
-                       "in_intf": l.in_intf, "log": l.log_path} for l in self.lines],
+                       "in_intf": l.in_intf, "log": l.log_path, "kind": l.kind}
+                      for l in self.lines],
             "created": time.time(), **extra,
         })
 
@@ -346,6 +352,12 @@ class ShapedLink:
     @property
     def queues(self) -> List[int]:
         return [l.queue for l in self.hop.lines] if self.hop else []
+
+    @property
+    def delay_line(self) -> Optional[str]:
+        """Which delay line serves the link: "compiled", "python" or None (no line)."""
+        kinds = {l.kind for l in self.hop.lines} if self.hop else set()
+        return kinds.pop() if len(kinds) == 1 else (None if not kinds else "mixed")
 
     @property
     def stats(self) -> Dict[str, Optional[Dict[str, Any]]]:

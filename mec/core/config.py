@@ -34,7 +34,7 @@ if not PREFIX_RE.fullmatch(PREFIX):
     )
 
 #: Root of the checkout (the folder holding setup.py).
-REPO_DIR: Path = Path(__file__).resolve().parent.parent
+REPO_DIR: Path = Path(__file__).resolve().parent.parent.parent
 
 #: Long-lived data: built images, registry storage, per-cloudlet engine roots.
 STATE_DIR: Path = Path(os.environ.get("MEC_STATE_DIR", "/var/lib/mec"))

@@ -163,6 +163,49 @@ def test_jitter_spreads_rtt_without_reordering():
         seqs = [int(x) for x in rx.communicate(timeout=10)[0].split()]
         assert len(seqs) >= 390
         assert seqs == sorted(seqs), "delay line reordered packets"
+        if link.mechanism == "nfqueue":
+            from topologies.delayline import line_kind
+
+            assert link.delay_line == line_kind()
+
+
+def _answered_seqs(src, dst_ip: str, count: int) -> List[int]:
+    out, _, _ = src.pexec(_ping_cmd() + ["-c", str(count), "-i", "0.005", "-W", "2", dst_ip])
+    return [int(m) for m in re.findall(r"icmp_seq=(\d+)", out)]
+
+
+def test_loss_is_reproducible_with_a_seed():
+    """The same seed drops the same pings (the delay line's draws are seeded), another
+    seed others; each run loses about the asked 10 % per direction."""
+    runs = {}
+    for seed in (11, 11, 12):
+        with two_hosts_over(LinkParams(loss_pct=10), seed=seed) as (net, h1, h2, link):
+            runs.setdefault(seed, []).append(_answered_seqs(h1, h2.IP(), 300))
+    first, again = runs[11]
+    assert 0.6 * 300 <= len(first) <= 0.95 * 300, f"{300 - len(first)} of 300 round trips lost"
+    assert first == again, "the same seed dropped different pings"
+    assert runs[12][0] != first, "another seed dropped the same pings"
+
+
+def test_1000mbit_10ms_link_is_not_capped_by_the_delay_line():
+    """A 1000 Mbit/s link with 10 ms RTT carries TCP far above the Python line's
+    ~350 Mbit/s (the benchmark holds the >= 900 Mbit/s target; this floor holds on a
+    loaded 2-core machine), with its delay, on the compiled line."""
+    from topologies.delayline import compiled_problem
+
+    if not shutil.which("iperf3"):
+        pytest.skip("iperf3 missing")
+    with two_hosts_over(LinkParams(bw_mbps=1000, delay_ms=10)) as (net, h1, h2, link):
+        assert link.delay_line in (None, "compiled"), compiled_problem()
+        rtts, sent = ping(h1, h2.IP(), count=20, interval=0.02)
+        med = statistics.median(rtts)
+        assert 10 <= med <= 12, f"RTT median {med:.2f} ms, wanted 10 (+ the path's own)"
+        mbps = max(iperf3_mbps(h1, h2, seconds=3) for _ in range(2))
+        assert mbps >= 600, f"TCP {mbps:.0f} Mbit/s through a 1000 Mbit/s 10 ms link"
+        link.stop()
+        for direction, st in link.stats.items():
+            if st is not None:  # netem links have no line
+                assert st["accepted"] == st["received"] and st["dropped"] == 0, (direction, st)
 
 
 def _ours_in_root_ns(stem: str) -> List[str]:

@@ -1,5 +1,6 @@
 """Scheduling logic of the userspace delay line and the mechanism choice (no root)."""
 
+import os
 import random
 
 import pytest
@@ -89,3 +90,81 @@ def test_forced_mechanism(monkeypatch):
     monkeypatch.setattr(netem, "nfqueue_available", lambda: False)
     with pytest.raises(netem.NoDelayMechanism, match="cannot be emulated"):
         netem.delay_mechanism()
+
+
+# --------------------------------------------------------------- which line runs
+
+def _fake_binary(tmp_path, monkeypatch, source_text="int main(void){return 0;}\n"):
+    import hashlib
+
+    from topologies import delayline
+
+    src = tmp_path / "delayline.c"
+    src.write_text(source_text)
+    binary = tmp_path / "mec-delayline"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    (tmp_path / "mec-delayline.sha256").write_text(hashlib.sha256(src.read_bytes()).hexdigest())
+    monkeypatch.setattr(delayline, "COMPILED_SOURCE", src)
+    monkeypatch.setattr(delayline, "COMPILED_BINARY", binary)
+    monkeypatch.delenv(delayline.ENV_LINE, raising=False)
+    return src, binary
+
+
+def test_compiled_line_is_chosen_when_built_from_the_current_source(tmp_path, monkeypatch):
+    from topologies import delayline
+
+    _, binary = _fake_binary(tmp_path, monkeypatch)
+    assert delayline.compiled_problem() is None
+    assert delayline.line_command() == ([str(binary)], "compiled")
+
+
+def test_python_line_when_the_binary_is_stale_or_missing(tmp_path, monkeypatch):
+    import sys
+
+    from topologies import delayline
+
+    src, binary = _fake_binary(tmp_path, monkeypatch)
+    src.write_text("changed since the build\n")
+    assert "older" in delayline.compiled_problem()
+    assert delayline.line_command() == ([sys.executable, "-m", "topologies.delayline"], "python")
+    binary.unlink()
+    assert "not built" in delayline.compiled_problem()
+    assert delayline.line_kind() == "python"
+    monkeypatch.setenv(delayline.ENV_LINE, "compiled")
+    with pytest.raises(delayline.NoDelayLine, match="not built"):
+        delayline.line_kind()
+
+
+def test_forcing_the_python_line(tmp_path, monkeypatch):
+    from topologies import delayline
+
+    _fake_binary(tmp_path, monkeypatch)
+    monkeypatch.setenv(delayline.ENV_LINE, "python")
+    assert delayline.line_kind() == "python"
+    monkeypatch.setenv(delayline.ENV_LINE, "fast")
+    with pytest.raises(delayline.NoDelayLine):
+        delayline.line_kind()
+
+
+def test_compiled_line_source_builds_without_warnings_and_checks_its_flags(tmp_path):
+    """The C source compiles against libnetfilter-queue (as scripts/setup.sh does) with
+    -Wall -Wextra -Werror; the binary refuses bad flags (exit 2) and knows --help."""
+    import shutil
+    import subprocess
+
+    from topologies import delayline
+
+    if not shutil.which("gcc") or not os.path.exists(
+            "/usr/include/libnetfilter_queue/libnetfilter_queue.h"):
+        pytest.skip("gcc or libnetfilter-queue-dev missing (the Python line is used then)")
+    out = tmp_path / "mec-delayline"
+    res = subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out),
+                          str(delayline.COMPILED_SOURCE), "-lnetfilter_queue", "-lnfnetlink",
+                          "-lm"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    for bad in (["--queue", "x"], ["--delay-ms", "5"], ["--queue", "1", "--loss-pct", "101"],
+                ["--queue", "1", "--jitter-ms", "-1"]):
+        assert subprocess.run([str(out), *bad], capture_output=True, timeout=10).returncode == 2
+    helped = subprocess.run([str(out), "--help"], capture_output=True, text=True, timeout=10)
+    assert helped.returncode == 0 and "--queue" in helped.stdout
