@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
+from mec.core import config
 from mec.orchestrator import scheduler
 from mec.orchestrator.replicas import BACKUP, PRIMARY, ReplicaSet
 from mec.service.manager import ServiceManager
@@ -57,6 +58,7 @@ class Deployment:
     manager: ServiceManager
     image_source: str = "registry"
     data: bool = False
+    port: int = config.SERVICE_PORT  # TCP port of the virtual IP and of every instance
     site: str = ""  # the user's current site as the orchestrator knows it
     history: list[str] = field(default_factory=list)
     #: one record per location event handled for this deployment, oldest first

@@ -148,7 +148,8 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
 
     # ================================================================== deploy
     def deploy(self, spec: scheduler.ServiceSpec, ue: str, strategy: str = "proactive",
-               image_source: str = "registry", data: bool = False) -> Deployment:
+               image_source: str = "registry", data: bool = False,
+               port: int = config.SERVICE_PORT) -> Deployment:
         """Deploy SPEC for UE with STRATEGY; returns once the user is steered to the primary.
 
         Proactive: replicas per the scheduler's placement, images pulled in
@@ -157,6 +158,9 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
         next instance will get its image: ``cached`` (pulled on every cloudlet
         now), ``registry`` (removed from the other cloudlets now, pulled on a
         move) or ``edge`` (removed now, transferred from the old edge on a move).
+        PORT: the TCP port of the service (its virtual IP's and its instances'; the
+        instances use the cloudlet's network, so two services sharing a cloudlet
+        need two ports).
         """
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r} (use {' or '.join(STRATEGIES)})")
@@ -172,12 +176,12 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
         vip = self.topology.vip(self._vips)
         replicas = ReplicaSet(spec.name)
         manager = ServiceManager(
-            spec.name, config.SERVICE_PORT, replicas, address_of=lambda c: self.edges[c].ip,
+            spec.name, port, replicas, address_of=lambda c: self.edges[c].ip,
             probe_netns=self.net.host(self.topology.cloud.name).netns_path,
             on_down=lambda c, s=spec.name: self._urgent.put(("down", s, c)),
             events=self.events, policy=self.health)
         dep = Deployment(spec, ue, strategy, vip, ref, replicas, manager, image_source, data,
-                         site=site, history=[site])
+                         site=site, history=[site], port=port)
         wanted = spec if strategy == "proactive" else one_replica(spec)
         with self.events.span("deploy", service=spec.name, ue=ue, strategy=strategy,
                               site=site, image=spec.image) as extra:
@@ -193,7 +197,7 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
                 replicas.check()
                 if strategy == "reactive":
                     self._prepare_image_source(dep, placement.primary)
-                self.nm.add_service(spec.name, vip, config.SERVICE_PORT)
+                self.nm.add_service(spec.name, vip, port)
                 self.nm.set_primary(spec.name, placement.primary, ue=ue)
                 if strategy == "proactive" and self.policy_hook:
                     self.nm.set_policy(spec.name, self._policy_map(dep))
@@ -217,13 +221,11 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
             em = self.edges[cloudlet]
             if not em.has_image(dep.image_ref):
                 with self.events.span("replica.pull", service=dep.name, cloudlet=cloudlet) as x:
-                    pull = em.pull(dep.image_ref)
-                    x.update(bytes=pull.declared_bytes, declared_bytes=pull.declared_bytes,
-                             wire_bytes=pull.wire_bytes)
+                    x["bytes"] = em.pull(dep.image_ref).bytes
             volumes, env = self._data_volume(dep, cloudlet)
             instance = dep.instance(cloudlet)
             with self.events.span("replica.launch", service=dep.name, cloudlet=cloudlet):
-                em.deploy(instance, dep.image_ref, cpus=dep.spec.cpus or None,
+                em.deploy(instance, dep.image_ref, cpus=dep.spec.cpus or None, port=dep.port,
                           memory_mb=dep.spec.memory_mb or None, env=env, volumes=volumes,
                           service=dep.name)
                 created.append(cloudlet)

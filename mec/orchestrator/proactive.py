@@ -30,12 +30,21 @@ class ProactiveHandling:
         if current is None:
             raise OrchestrationError(f"{dep.name} has no primary replica to hand over from")
         target = self._policy_map(dep).get(site)
+        resteered = nm_event.get("resteered", {}).get(dep.name)
         if target is None or target == current.cloudlet:
-            self.events.emit("proactive.keep", service=dep.name, primary=current and current.cloudlet)
+            if resteered is not None and resteered != current.cloudlet:
+                # the Network Manager followed a policy older than the replica set: the user
+                # goes back to the primary (the replica it chose may be about to be removed)
+                with self.events.span("proactive.resteer", service=dep.name, ue=dep.ue,
+                                      old=resteered, new=current.cloudlet) as extra:
+                    extra["reroute_ms"] = self.nm.set_primary(
+                        dep.name, current.cloudlet, ue=dep.ue)["reroute_ms"]
+            else:
+                self.events.emit("proactive.keep", service=dep.name, primary=current.cloudlet)
         else:
             with self.events.span("proactive.promote", service=dep.name, ue=dep.ue,
                                   old=current.cloudlet, new=target) as extra:
-                if nm_event.get("resteered", {}).get(dep.name) == target:
+                if resteered == target:
                     extra["steered_by"] = "network-manager-policy"
                     # None while the Barrier has not come back (see location.installed)
                     extra["reroute_ms"] = nm_event.get("install_ms")

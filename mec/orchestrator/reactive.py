@@ -88,9 +88,7 @@ class ReactiveHandling:
                     raise OrchestrationError(f"image {dep.image_ref} is not cached on {target}")
             elif dep.image_source == "registry":
                 with self.events.span("migration.pull", **fields) as x:
-                    pull = dst.pull(dep.image_ref)
-                    x.update(bytes=pull.declared_bytes, declared_bytes=pull.declared_bytes,
-                             wire_bytes=pull.wire_bytes)
+                    x["bytes"] = dst.pull(dep.image_ref).bytes
             else:
                 with self.events.span("migration.transfer_image", **fields) as x:
                     result = transfer_image(dep.image_ref, src, dst, self.work_dir,
@@ -100,7 +98,7 @@ class ReactiveHandling:
                              load_s=result.load_s)
             volumes, env = self._data_volume(dep, target)
             with self.events.span("migration.launch", **fields):
-                dst.deploy(instance, dep.image_ref, cpus=dep.spec.cpus or None,
+                dst.deploy(instance, dep.image_ref, cpus=dep.spec.cpus or None, port=dep.port,
                            memory_mb=dep.spec.memory_mb or None, env=env, volumes=volumes,
                            service=dep.name)
                 created = True
