@@ -147,7 +147,26 @@ def check_delay() -> list[Check]:
         status = "info" if netem_available() else "fail"
         checks.append(Check("nfqueue", status, str(exc), "apt-get install "
                             "libnetfilter-queue-dev, then " + SETUP_FIX))
+    checks.append(_check_delay_line(needed=not netem_available()))
     return checks
+
+
+def _check_delay_line(needed: bool) -> Check:
+    """Which NFQUEUE delay line links start: the compiled one (line rate) or the Python one."""
+    from topologies.delayline import NoDelayLine, compiled_problem, line_kind
+
+    try:
+        kind = line_kind()
+    except NoDelayLine as exc:
+        return Check("delay line", "fail", str(exc), SETUP_FIX)
+    problem = compiled_problem()
+    if kind == "compiled":
+        return Check("delay line", "ok", "compiled line (mec-delayline, built from the current "
+                     "source): ~1 Gbit/s per link direction")
+    detail = (f"Python line (topologies/delayline.py, ~350 Mbit/s at most): "
+              f"{problem or 'forced by MEC_DELAYLINE=python'}")
+    return Check("delay line", "warn" if needed and problem else "info", detail,
+                 SETUP_FIX if problem else "")
 
 
 def check_controllers() -> list[Check]:

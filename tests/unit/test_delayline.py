@@ -168,3 +168,31 @@ def test_compiled_line_source_builds_without_warnings_and_checks_its_flags(tmp_p
         assert subprocess.run([str(out), *bad], capture_output=True, timeout=10).returncode == 2
     helped = subprocess.run([str(out), "--help"], capture_output=True, text=True, timeout=10)
     assert helped.returncode == 0 and "--queue" in helped.stdout
+
+
+def test_doctor_names_the_delay_line_and_why_not_the_compiled_one(tmp_path, monkeypatch):
+    from mec.host import doctor
+    from topologies import delayline
+
+    _, binary = _fake_binary(tmp_path, monkeypatch)
+    check = doctor._check_delay_line(needed=True)
+    assert (check.status, "compiled") == ("ok", check.detail.split()[0])
+    binary.unlink()
+    check = doctor._check_delay_line(needed=True)
+    assert check.status == "warn" and "Python line" in check.detail and "not built" in check.detail
+    assert doctor._check_delay_line(needed=False).status == "info"  # netem does the delay
+    monkeypatch.setenv(delayline.ENV_LINE, "compiled")
+    assert doctor._check_delay_line(needed=True).status == "fail"
+
+
+def test_bench_cpu_seconds_of_processes():
+    import subprocess
+    import sys
+
+    from mec.bench.links import cpu_seconds
+
+    busy = subprocess.run([sys.executable, "-c", "import os; print(os.getpid()); "
+                           "[0 for _ in range(3_000_000)]"], capture_output=True, text=True)
+    user, system = cpu_seconds([os.getpid()])
+    assert user > 0 and system >= 0
+    assert cpu_seconds([int(busy.stdout)]) is None  # gone: no number rather than a wrong one
