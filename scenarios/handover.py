@@ -178,7 +178,9 @@ def move_row(records: Sequence[Any], events: Sequence[Any], move: Any, end: floa
     if ok_move and not by_new:
         outcome, cause = outcomes.NOT_SERVED, (f"no reply from {new_instance} within "
                                               f"{end - attached:.1f} s of the attach")
-    elif ok_move and wrong:
+    elif ok_move and wrong and strategy == "proactive":
+        # proactive must give 0; reactive make-before-break lets the old instance answer
+        # what reached it during the drain (counted in wrong_replica, not an outcome)
         outcome, cause = outcomes.WRONG_REPLICA, (f"{wrong} replies from another instance "
                                                  f"than {new_instance} after the switch")
     moved = sum(int(e.get("bytes") or e.get("archive_bytes") or 0) for e in evs
