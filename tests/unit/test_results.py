@@ -217,3 +217,19 @@ def test_execute_reports_a_failure_with_exit_1(tmp_path):
     (run,) = find_runs([tmp_path])
     s = json.loads((run / "summary.json").read_text())
     assert s["reason"] == "failed: RuntimeError: engine gone" and s["plots"] == []
+
+
+def test_mec_report_cells_carry_n_and_missing_and_the_run_line_says_not_ok(tmp_path):
+    from mec.measure.report import comparison_table, run_line
+
+    rd = ResultDir("handover", base=tmp_path)
+    t = rd.table("handover", ("strategy", "outcome", "served_by_new_s"))
+    for row in MOVES:
+        t.append(row)
+    s = rd.write_summary([MOVE_SPEC], complete=True)
+    text = comparison_table([(1, s)], "handover", ["served_by_new_s"])
+    reactive = [l for l in text.splitlines() if l.startswith("reactive")][0]
+    assert "3.000 ±" in reactive and "n=2+2?" in reactive  # 2 values, 2 moves without one
+    assert "n=1" in [l for l in text.splitlines() if l.startswith("proactive")][0]
+    line = run_line(1, rd.path, s)
+    assert "2 rows NOT OK" in line and "failed 1" in line and "not_served 1" in line
