@@ -695,10 +695,10 @@ class NetworkManager(compat.BaseApp):
             for row in changed:
                 key = (service, row["ue"])
                 drains = self._cancel_drains(lambda d, k=key: (d.service, d.ue) == k)
-                u = st.host(row["ue"])
-                dp = self.datapaths.get(u.dpid)
+                u = st.host_by_name(row["ue"])
+                dp = self.datapaths.get(u.dpid) if u is not None else None
                 if dp is None:
-                    continue
+                    continue  # gone, or its AP is the silent switch: re-synced on connect
                 pair = plan.steer_flows(st, u, svc)
                 items: list[Any] = [pair[1], ORDER, pair[0], ORDER] if pair else []
                 olds = {replica}.union(*(d.old for d in drains))

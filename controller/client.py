@@ -111,6 +111,13 @@ class NetworkManagerClient:
     def steering(self) -> list[dict[str, Any]]:
         return self._call("GET", "/mec/steering")
 
+    def replica_of(self, service: str, ue: str) -> str | None:
+        """The replica ``ue`` is steered to for ``service`` (None: none)."""
+        for row in self.steering():
+            if row["service"] == service and row["ue"] == ue:
+                return row["replica"]
+        return None
+
     def drains(self) -> list[dict[str, Any]]:
         return self._call("GET", "/mec/drains")
 

@@ -180,6 +180,7 @@ class _Server(HTTPServer):
     """HTTPServer whose accepted connections go to a fixed pool of worker threads."""
 
     allow_reuse_address = True
+    request_queue_size = 128  # the kernel's listen backlog (socketserver's 5 overflows)
     routes: list[Route]
 
     def __init__(self, address: tuple[str, int], workers: int = WORKERS,
@@ -229,7 +230,7 @@ class _Server(HTTPServer):
                 self.shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        LOG.debug("REST connection from %s failed", client_address, exc_info=True)
+        LOG.warning("REST connection from %s failed", client_address, exc_info=True)
 
     def server_close(self) -> None:
         super().server_close()

@@ -85,6 +85,12 @@ class NetworkState:
                 return h
         raise NotFound(f"unknown host {key!r}")
 
+    def host_by_name(self, name: str) -> Host | None:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        return None
+
     def host_by_mac(self, mac: str) -> Host | None:
         for h in self.hosts:
             if h.mac == mac:

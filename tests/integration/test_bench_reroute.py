@@ -15,9 +15,16 @@ pytestmark = pytest.mark.integration
 def test_bench_reroute_short(line):
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    r = bench.run(line, n=20, ues=20, moves=2, ofp_port=6668, rest_port=8198)
+    r = bench.run(line, n=21, ues=20, moves=2, drains=2, ofp_port=6668, rest_port=8198)
     assert r["controller"] == line
-    assert r["served_by"] == ["replica ra", "replica ra"]  # even number of re-steers
+    # the data plane: every re-steer (21 back to back, 2 drained twice, the concurrent and
+    # the whole-service one) and the initial steering answered by its target replica
+    assert r["dataplane"] == {"n": 1 + 21 + 2 * 2 + 2, "right": 28, "wrong": 0, "none": 0}
     assert r["switches_touched"] == 1
     assert r["reroute_ms"]["median"] < 20  # target 5 ms; loose for a shared CI machine
+    d = r["drain"]
+    assert d["drain_s"] == 1.0 and d["drain_end_missing"] == 0 and d["drain_end_ms"]["n"] == 2
+    # established connections move when the drain ends: after drain_s, confirmed soon after
+    assert 1000 <= d["drain_end_ms"]["median"] < 1500
+    assert d["new_connections_ms"]["median"] < 20
     assert r["events_per_s"] > 0 and r["location_event_ms"]["n"] == 2
