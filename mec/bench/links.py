@@ -21,7 +21,8 @@ delay-line processes used per Gbit carried (``line_cpu_s_per_gbit``, from
 /proc/PID/stat of the lines before and after iperf3; ``line_user_s_per_gbit`` is the
 part in user space: the rest is kernel time, mostly the forwarding of the released
 packets, which runs inside the verdict system call). iperf3 runs ``--repeat`` times
-per row: ``measured_mbps`` is the median, ``mbps_runs`` every run, and ``load1`` the
+per row: ``measured_mbps`` is the median, ``mbps_runs`` every run (and
+``retransmits_runs`` the sender's TCP retransmissions of each), and ``load1`` the
 machine's 1-minute load average when the row started (throughput on a shared
 2-core machine depends on it).
 """
@@ -73,8 +74,8 @@ def _topology(link: dict, cloud_link: dict | None = None):
     return from_dict(data, "<bench>")
 
 
-def _iperf(src, dst_ip: str, dst, seconds: float) -> tuple[float, float]:
-    """(Mbit/s received, Gbit received) of one iperf3 TCP run from SRC to DST."""
+def _iperf(src, dst_ip: str, dst, seconds: float) -> tuple[float, float, int | None]:
+    """(Mbit/s received, Gbit received, TCP retransmits) of one iperf3 run from SRC to DST."""
     server = dst.popen(["iperf3", "-s", "-1", "-p", "5399"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     try:
@@ -89,7 +90,8 @@ def _iperf(src, dst_ip: str, dst, seconds: float) -> tuple[float, float]:
             return result
         result = wait_until(attempt, timeout=10, interval=0.1, what="iperf3 server")
         received = result["end"]["sum_received"]
-        return received["bits_per_second"] / 1e6, received["bytes"] * 8 / 1e9
+        retransmits = result["end"].get("sum_sent", {}).get("retransmits")
+        return received["bits_per_second"] / 1e6, received["bytes"] * 8 / 1e9, retransmits
     finally:
         server.kill()
         server.wait(timeout=10)
@@ -167,14 +169,16 @@ def cpu_seconds(pids: list[int]) -> tuple[float, float] | None:
 
 def _throughput(link, c1, c2, seconds: float, repeat: int) -> dict[str, Any]:
     """iperf3 REPEAT times through LINK: median, runs, and the lines' CPU per Gbit."""
-    runs, gbits = [], 0.0
+    runs, retransmits, gbits = [], [], 0.0
     before = cpu_seconds(link.pids)
     for _ in range(repeat):
-        mbps, gbit = _iperf(c1, c2.ip, c2.node, seconds)
+        mbps, gbit, resent = _iperf(c1, c2.ip, c2.node, seconds)
         runs.append(round(mbps, 2))
+        retransmits.append(resent)
         gbits += gbit
     after = cpu_seconds(link.pids)
-    row: dict[str, Any] = {"measured_mbps": statistics.median(runs), "mbps_runs": runs}
+    row: dict[str, Any] = {"measured_mbps": statistics.median(runs), "mbps_runs": runs,
+                           "retransmits_runs": retransmits}
     if link.pids and before is not None and after is not None and gbits > 0:
         user, system = after[0] - before[0], after[1] - before[1]
         row.update(line_cpu_s=round(user + system, 2),
@@ -207,7 +211,7 @@ def measure_link(name: str, profile: str, overrides: dict, seconds: float,
             "loss_ci95_pct": [_r(x) for x in loss.one_way_ci95_pct],
             "rt_loss_pct": _r(loss.rt_pct),
             "rt_loss_ci95_pct": [_r(x) for x in loss.rt_ci95_pct],
-            "measured_mbps": None, "mbps_runs": [], "line_cpu_s": None,
+            "measured_mbps": None, "mbps_runs": [], "retransmits_runs": [], "line_cpu_s": None,
             "line_cpu_s_per_gbit": None, "line_user_s_per_gbit": None,
         }
         if not params.loss_pct:
