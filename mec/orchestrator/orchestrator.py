@@ -221,7 +221,9 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
             em = self.edges[cloudlet]
             if not em.has_image(dep.image_ref):
                 with self.events.span("replica.pull", service=dep.name, cloudlet=cloudlet) as x:
-                    x["bytes"] = em.pull(dep.image_ref).bytes
+                    pull = em.pull(dep.image_ref)
+                    x.update(bytes=pull.declared_bytes, declared_bytes=pull.declared_bytes,
+                             wire_bytes=pull.wire_bytes)
             volumes, env = self._data_volume(dep, cloudlet)
             instance = dep.instance(cloudlet)
             with self.events.span("replica.launch", service=dep.name, cloudlet=cloudlet):

@@ -88,7 +88,9 @@ class ReactiveHandling:
                     raise OrchestrationError(f"image {dep.image_ref} is not cached on {target}")
             elif dep.image_source == "registry":
                 with self.events.span("migration.pull", **fields) as x:
-                    x["bytes"] = dst.pull(dep.image_ref).bytes
+                    pull = dst.pull(dep.image_ref)
+                    x.update(bytes=pull.declared_bytes, declared_bytes=pull.declared_bytes,
+                             wire_bytes=pull.wire_bytes)
             else:
                 with self.events.span("migration.transfer_image", **fields) as x:
                     result = transfer_image(dep.image_ref, src, dst, self.work_dir,
