@@ -88,8 +88,12 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
     """Run MEASURE(result_dir, set_testbed) and write everything a run leaves behind.
 
     MEASURE writes rows into tables of the result dir as repetitions finish and
-    calls ``set_testbed(tb)`` once the testbed is up (the environment is read
-    from it). EXTRA_REPORT(summary) may add text after the table. Ctrl-C or
+    calls ``set_testbed(tb)`` for every testbed it starts, once it is up (the
+    environment is read from the first; every testbed's watchdog is judged at
+    the end: a component that died and was not recovered makes the run invalid,
+    ``valid`` and ``deaths`` in summary.json, and it exits EXIT_NOT_OK unless
+    ``--tolerate-failures``; ``set_testbed(tb, judge=False)`` for a testbed whose
+    deaths the scenario causes on purpose). EXTRA_REPORT(summary) may add text after the table. Ctrl-C or
     SIGTERM stop it (exit 130); an error ends it (exit 1); both leave a summary
     marked incomplete with the rows measured until then. A run whose rows have
     outcomes other than ``ok`` says so at the end and exits EXIT_NOT_OK (3)
@@ -98,10 +102,12 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
     rd = ResultDir(name, base=args.out)
     rd.write_config(args, **(config or {}))
     status, reason = 0, ""
-    holder: dict[str, Any] = {}
+    holder: dict[str, Any] = {"judged": []}
 
-    def set_testbed(tb: Any) -> None:
-        holder["env"] = environment(tb)
+    def set_testbed(tb: Any, judge: bool = True) -> None:
+        holder.setdefault("env", environment(tb))
+        if judge:
+            holder["judged"].append(tb)
 
     with StopGuard():
         try:
@@ -112,14 +118,15 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
             log.error("%s failed: %s", name, exc, exc_info=True)
             status, reason = 1, f"failed: {type(exc).__name__}: {exc}"
         rd.set_environment(holder.get("env") or environment())
-        summary = rd.write_summary(specs, complete=status == 0, reason=reason)
+        verdict = judge_testbeds(holder["judged"])
+        summary = rd.write_summary(specs, complete=status == 0, reason=reason, **verdict)
         groups = {t: s["groups"] for t, s in summary["tables"].items()}
         if any(s["rows"] for s in summary["tables"].values()):
             try:
                 rd.plots = [p.name for p in make_plots(rd.path, groups)]
             except Exception as exc:  # noqa: BLE001 - the data is safe; say why no figure
                 log.error("plotting failed: %s", exc, exc_info=True)
-            summary = rd.write_summary(specs, complete=status == 0, reason=reason)
+            summary = rd.write_summary(specs, complete=status == 0, reason=reason, **verdict)
         rd.close()
     if args.json:
         print(json.dumps(summary, indent=1))
@@ -133,9 +140,31 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
     if not_ok:
         print(f"{name}: {not_ok}; see the outcome and cause columns of the CSV",
               file=sys.stderr)
-        if status == 0 and not getattr(args, "tolerate_failures", False):
-            status = EXIT_NOT_OK
+    if not summary["valid"]:
+        print(f"{name}: INVALID run: {describe_deaths(summary['deaths'])}", file=sys.stderr)
+    if (not_ok or not summary["valid"]) and status == 0 \
+            and not getattr(args, "tolerate_failures", False):
+        status = EXIT_NOT_OK
     return status
+
+
+def judge_testbeds(testbeds: Sequence[Any]) -> dict[str, Any]:
+    """``{"valid", "deaths"}`` over the watchdogs of TESTBEDS (valid: no death left unrecovered)."""
+    deaths = [d for tb in testbeds for d in tb.watchdog.verdict()["deaths"]]
+    return {"valid": all(d["recovered"] for d in deaths), "deaths": deaths}
+
+
+def describe_deaths(deaths: Sequence[Mapping[str, Any]]) -> str:
+    """``"engine c1 died (pid 12 exited with -9); network-manager died, restarted in 1.1 s"``."""
+    parts = []
+    for d in deaths:
+        text = f"{d['name']} died ({d['detail'] or 'no detail'})"
+        if d["recovered"]:
+            text += f", restarted in {d['recovery_s']:.1f} s"
+        elif d.get("recovery_error"):
+            text += f", restart failed: {d['recovery_error']}"
+        parts.append(text)
+    return "; ".join(parts)
 
 
 def print_report(path: Path, summary: Mapping[str, Any],
@@ -144,6 +173,8 @@ def print_report(path: Path, summary: Mapping[str, Any],
     not_ok = outcomes.describe(summary.get("outcomes", {}))
     if not_ok:
         state += f"; NOT ALL OK: {not_ok}"
+    if not summary.get("valid", True):
+        state += f"; INVALID: {describe_deaths(summary['deaths'])}"
     print(f"\n{summary['scenario']}: {state}")
     for table, s in summary["tables"].items():
         print(f"\n{table}.csv: {s['rows']} rows")

@@ -329,7 +329,7 @@ def run(args: argparse.Namespace) -> int:
                       f"{args.detect_misses}; results in {rd.path}")
         for rep in range(1, reps + 1):
             row = one_repetition(rd, rep, topo, ue, args, warmup, after,
-                                 set_testbed if rep == 1 else None)
+                                 set_testbed)
             table.append(row)
             if row["failover_s"] is None:
                 progress.line(rep, f"kill {row['killed']}: {row['outcome'].upper()} within "
@@ -375,7 +375,7 @@ def one_repetition(rd: ResultDir, rep: int, topo: Any, ue: str, args: argparse.N
                 backup = dep.replicas.backup.cloudlet
                 url = f"http://{dep.vip}:{config.SERVICE_PORT}/"
                 probe = ProbeProcess(tb.network.hosts[ue].node, url, rd.path / probe_file(rep),
-                                     rate=args.rate, timeout=1.0)
+                                     rate=args.rate, timeout=1.0, watchdog=tb.watchdog)
                 with probe:
                     time.sleep(warmup)  # the length of the run before the kill, not a measure
                     t_start = time.monotonic()

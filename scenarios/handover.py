@@ -343,7 +343,8 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
         host = tb.network.hosts[ue].node
         moves = []
         with ProbeProcess(host, f"http://{dep.vip}:8080/", rd.file(f"probe-{label}.csv"),
-                          rate=args.rate, timeout=args.timeout) as probe:
+                          rate=args.rate, timeout=args.timeout,
+                          watchdog=tb.watchdog) as probe:
             time.sleep(args.dwell)  # service before the first move (a run length, not a measure)
             for i, site in enumerate(dests, start=1):
                 old = _serving(dep)

@@ -46,6 +46,9 @@ def run_line(i: int, path: Path, run: Mapping[str, Any]) -> str:
     state = "complete" if run.get("complete") else f"INCOMPLETE: {run.get('reason', '')}"
     if run.get("not_ok"):
         state += f"; {run['not_ok']} rows NOT OK ({outcomes_line(run)})"
+    if run.get("valid") is False:
+        state += "; INVALID: " + ", ".join(f"{d['name']} died" for d in run.get("deaths", [])
+                                           if not d.get("recovered"))
     return (f"#{i} {path}  [{state}; {rows} rows; reps {cfg.get('reps', '?')}; controller "
             f"{env.get('controller', '?')}; delay {env.get('delay_mechanism', '?')}; "
             f"kernel {env.get('kernel', '?')}]")
