@@ -16,7 +16,8 @@ bench), against size*8/bandwidth.
 The 1000 Mbit/s rows (``1g``, ``1g+10ms``, ``1g+50ms``; issue 14) show whether the
 delay line keeps up with line rate: ``1g`` has no delay line and measures what the
 path itself (veths, userspace OVS, the hop's bridge and shaper) carries in the same
-run; each row names its ``delay_line`` (compiled or python) and the CPU seconds its
+run; ``1g+10ms/direct`` and ``1g+50ms/direct`` measure the same links between two
+hosts without switches (the delay line and hop alone); each row names its ``delay_line`` (compiled or python) and the CPU seconds its
 delay-line processes used per Gbit carried (``line_cpu_s_per_gbit``, from
 /proc/PID/stat of the lines before and after iperf3; ``line_user_s_per_gbit`` is the
 part in user space: the rest is kernel time, mostly the forwarding of the released
@@ -167,12 +168,12 @@ def cpu_seconds(pids: list[int]) -> tuple[float, float] | None:
     return user / tick, system / tick
 
 
-def _throughput(link, c1, c2, seconds: float, repeat: int) -> dict[str, Any]:
-    """iperf3 REPEAT times through LINK: median, runs, and the lines' CPU per Gbit."""
+def _throughput(link, src, dst_ip: str, dst, seconds: float, repeat: int) -> dict[str, Any]:
+    """iperf3 REPEAT times SRC -> DST through LINK: median, runs, the lines' CPU per Gbit."""
     runs, retransmits, gbits = [], [], 0.0
     before = cpu_seconds(link.pids)
     for _ in range(repeat):
-        mbps, gbit, resent = _iperf(c1, c2.ip, c2.node, seconds)
+        mbps, gbit, resent = _iperf(src, dst_ip, dst, seconds)
         runs.append(round(mbps, 2))
         retransmits.append(resent)
         gbits += gbit
@@ -197,26 +198,63 @@ def measure_link(name: str, profile: str, overrides: dict, seconds: float,
     with Testbed(topo, controller="os-ken") as tb:
         net = tb.network
         c1, c2 = net.hosts["c1"].node, net.hosts["c2"]
-        _ping(c1, c2.ip, 3, 0.05)  # ARP and the controller's first flows, not counted
-        rtts, sent, received = _ping(c1, c2.ip, pings, PING_INTERVAL_S)
-        loss = loss_estimate(sent, received)
-        row: dict[str, Any] = {
-            "profile": name, "bw_mbps": params.bw_mbps, "delay_ms": params.delay_ms,
-            "loss_pct": params.loss_pct,
-            "measured_rtt_ms": round(statistics.median(rtts), 2) if rtts else None,
-            "mechanism": net.links[0].mechanism, "delay_line": net.links[0].delay_line,
-            "load1": load1,
-            "pings_sent": sent, "pings_received": received,
-            "measured_loss_pct": _r(loss.one_way_pct),
-            "loss_ci95_pct": [_r(x) for x in loss.one_way_ci95_pct],
-            "rt_loss_pct": _r(loss.rt_pct),
-            "rt_loss_ci95_pct": [_r(x) for x in loss.rt_ci95_pct],
-            "measured_mbps": None, "mbps_runs": [], "retransmits_runs": [], "line_cpu_s": None,
-            "line_cpu_s_per_gbit": None, "line_user_s_per_gbit": None,
-        }
-        if not params.loss_pct:
-            row.update(_throughput(net.links[0], c1, c2, seconds, repeat))
+        row = _measure(name, params, net.links[0], c1, c2.ip, c2.node, load1, seconds,
+                       pings, repeat)
     return row
+
+
+def _measure(name: str, params, link, src, dst_ip: str, dst, load1: float, seconds: float,
+             pings: int, repeat: int) -> dict[str, Any]:
+    """One row: RTT and loss from PINGS pings, then (on a lossless link) TCP throughput."""
+    _ping(src, dst_ip, 3, 0.05)  # ARP and the controller's first flows, not counted
+    rtts, sent, received = _ping(src, dst_ip, pings, PING_INTERVAL_S)
+    loss = loss_estimate(sent, received)
+    row: dict[str, Any] = {
+        "profile": name, "bw_mbps": params.bw_mbps, "delay_ms": params.delay_ms,
+        "loss_pct": params.loss_pct,
+        "measured_rtt_ms": round(statistics.median(rtts), 2) if rtts else None,
+        "mechanism": link.mechanism, "delay_line": link.delay_line, "load1": load1,
+        "pings_sent": sent, "pings_received": received,
+        "measured_loss_pct": _r(loss.one_way_pct),
+        "loss_ci95_pct": [_r(x) for x in loss.one_way_ci95_pct],
+        "rt_loss_pct": _r(loss.rt_pct),
+        "rt_loss_ci95_pct": [_r(x) for x in loss.rt_ci95_pct],
+        "measured_mbps": None, "mbps_runs": [], "retransmits_runs": [], "line_cpu_s": None,
+        "line_cpu_s_per_gbit": None, "line_user_s_per_gbit": None,
+    }
+    if not params.loss_pct:
+        row.update(_throughput(link, src, dst_ip, dst, seconds, repeat))
+    return row
+
+
+#: Rows measured on two hosts joined by the link alone (no switch, no controller): what
+#: the hop and its delay line carry without the userspace OVS path around them.
+DIRECT_ROWS: list[tuple[str, dict]] = [
+    ("1g+10ms/direct", {"bw_mbps": 1000, "delay_ms": 10}),
+    ("1g+50ms/direct", {"bw_mbps": 1000, "delay_ms": 50}),
+]
+
+
+def measure_direct(name: str, overrides: dict, seconds: float, pings: int = LOSS_PINGS,
+                   repeat: int = 1) -> dict[str, Any]:
+    """A row measured on h1 =[link]= h2 (see DIRECT_ROWS)."""
+    from mininet.net import Mininet
+
+    from topologies.link import add_shaped_link
+    from topologies.model import LinkParams
+
+    params = LinkParams(**overrides)
+    load1 = round(os.getloadavg()[0], 2)
+    net = Mininet(controller=None, build=False)
+    try:
+        a, b = net.addHost(config.name("ba")), net.addHost(config.name("bb"))
+        link = add_shaped_link(net, a, b, params, name=config.name("bd"))
+        net.build()
+        a.setIP("10.255.0.1/30", intf=link.intf_a)
+        b.setIP("10.255.0.2/30", intf=link.intf_b)
+        return _measure(name, params, link, a, "10.255.0.2", b, load1, seconds, pings, repeat)
+    finally:
+        net.stop()
 
 
 def measure_pull(image: str, bw_mbps: float) -> dict[str, Any]:
@@ -250,7 +288,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=1,
                    help="iperf3 runs per row (median reported, every run listed)")
     p.add_argument("--only", metavar="ROWS", help="comma-separated rows: " +
-                   ",".join(r[0] for r in ROWS) + ",pull")
+                   ",".join([r[0] for r in ROWS] + [r[0] for r in DIRECT_ROWS]) + ",pull")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -268,17 +306,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"measuring {name} ...", flush=True)
         rows.append(measure_link(name, profile, overrides, args.seconds, args.loss_pings,
                                  args.repeat))
+    for name, overrides in DIRECT_ROWS:
+        if only and name not in only:
+            continue
+        if not args.json:
+            print(f"measuring {name} ...", flush=True)
+        rows.append(measure_direct(name, overrides, args.seconds, args.loss_pings, args.repeat))
     pull = measure_pull(args.image, args.pull_mbps) if not only or "pull" in only else None
     result = {"links": rows, "pull": pull, "delay_mechanism": delay_mechanism(),
               "prefix": config.PREFIX}
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"{'profile':<12}{'bw Mbit/s':>10}{'measured':>10}{'delay ms':>10}{'RTT ms':>9}"
+    print(f"{'profile':<16}{'bw Mbit/s':>10}{'measured':>10}{'delay ms':>10}{'RTT ms':>9}"
           f"{'loss %':>8}{'measured (95% CI)':>26}{'line CPU s/Gbit':>17}")
     for r in rows:
         lo, hi = r["loss_ci95_pct"]
-        print(f"{r['profile']:<12}{fmt(r['bw_mbps']):>10}{fmt(r['measured_mbps']):>10}"
+        print(f"{r['profile']:<16}{fmt(r['bw_mbps']):>10}{fmt(r['measured_mbps']):>10}"
               f"{fmt(r['delay_ms']):>10}{fmt(r['measured_rtt_ms']):>9}{fmt(r['loss_pct']):>8}"
               f"{fmt(r['measured_loss_pct']):>10} [{lo:.2f}, {hi:.2f}]"
               f"{fmt(r['line_cpu_s_per_gbit']):>9}"
