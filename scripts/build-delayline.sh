@@ -13,12 +13,11 @@ if [ -x "$bin" ] && [ "$(cat "$bin.sha256" 2>/dev/null)" = "$sum" ]; then
     exit 0
 fi
 echo "== compiling the delay line into $bin"
-rm -f "$bin.sha256"
 if gcc -O2 -Wall -Wextra -o "$bin.tmp" "$src" -lnetfilter_queue -lnfnetlink -lm; then
     mv -f "$bin.tmp" "$bin"
     echo "$sum" > "$bin.sha256"
 else
-    rm -f "$bin.tmp" "$bin"
+    rm -f "$bin.tmp" "$bin" "$bin.sha256"
     echo "build-delayline: the compiled delay line did not build; links use the Python" \
          "line (topologies/delayline.py), which tops out near 350 Mbit/s" >&2
 fi

@@ -429,7 +429,10 @@ static int run(struct line *L) {
         if (n > 0 && (pfd[0].revents & POLLIN)) drain(L, h, fd, bufs, msgs, iov);
         release_due(L, now_ns(), 0);
     }
-    release_due(L, 0, 1); /* let the packets still held go rather than lose them */
+    /* Packets queued after the last wake-up would be dropped by the unbind: take them
+     * too, then let everything still held go rather than lose it. */
+    drain(L, h, fd, bufs, msgs, iov);
+    release_due(L, 0, 1);
     print_stats(L);
     nfq_destroy_queue(L->qh);
     nfq_close(h);
