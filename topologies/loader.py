@@ -62,7 +62,7 @@ __all__ = ["load", "from_dict", "TopologyError"]
 
 PARAM_KEYS = ("bw_mbps", "delay_ms", "jitter_ms", "loss_pct", "queue_pkts")
 TOP_KEYS = ("name", "description", "subnet", "vip_subnet", "profiles", "sites", "cloud", "ues", "links", "mobility")
-SITE_KEYS = ("name", "cloudlets")
+SITE_KEYS = ("name", "cloudlets", "position")
 CLOUDLET_KEYS = ("name", "cpus", "memory_mb", "ip", "link")
 UE_KEYS = ("name", "site", "ip", "link")
 CLOUD_KEYS = ("name", "site", "ip", "link")
@@ -222,7 +222,7 @@ class _Builder:
             raise TopologyError(self.errors)
         built_sites = tuple(
             Site(s["name"], tuple(Cloudlet(c["name"], s["name"], c["ip"], c["cpus"], c["memory_mb"], c["link"])
-                                  for c in s["cloudlets"]))
+                                  for c in s["cloudlets"]), s["position"])
             for s in sites)
         return Topology(
             name=name.strip(), source=self.source, subnet=self.subnet, sites=built_sites,
@@ -344,8 +344,18 @@ class _Builder:
                 node = self.parse_node(c, f"{where}.cloudlets[{j}]", CLOUDLET_KEYS, "cloudlet")
                 if node:
                     cloudlets.append(node)
-            sites.append({"name": name, "cloudlets": cloudlets})
+            sites.append({"name": name, "cloudlets": cloudlets,
+                          "position": self.position(m.get("position"), f"{where}.position")})
         return sites
+
+    def position(self, value: Any, where: str) -> Optional[tuple[float, float]]:
+        """A site's drawing position ``[x, y]`` (any unit; `mec view` scales it), or None."""
+        if value is None:
+            return None
+        if not (isinstance(value, list) and len(value) == 2 and all(map(_is_num, value))):
+            self.err(where, f"must be a list of two numbers [x, y]; got {_type_name(value)} {value!r}")
+            return None
+        return (float(value[0]), float(value[1]))
 
     def parse_node(self, raw: Any, where: str, keys: tuple[str, ...], kind: str) -> Optional[dict]:
         """A cloudlet, UE or cloud entry (site refs of UEs/cloud are checked here; sites come first)."""

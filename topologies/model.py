@@ -186,10 +186,12 @@ class Cloudlet:
 
 @dataclass(frozen=True)
 class Site:
-    """An access point (one OVS switch) with the cloudlets attached to it."""
+    """An access point (one OVS switch) with the cloudlets attached to it; ``position``
+    is where `mec view` draws it (``[x, y]`` from the file, None: a computed layout)."""
 
     name: str
     cloudlets: tuple[Cloudlet, ...] = ()
+    position: Optional[tuple[float, float]] = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mec.cli.flows",
     "mec.cli.run",
     "mec.cli.report",
+    "mec.cli.view",
 )
 
 

@@ -96,11 +96,22 @@ def cmd_up(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError) as exc:
         print(f"mec net up: {exc}", file=sys.stderr)
         return 2
+    view = None
+    if args.view:
+        from mec.core.events import EventLog
+        from mec.view.errors import ViewError
+        from mec.view.live import LiveView
+
+        try:
+            view = LiveView(port=args.view_port, title=f"net up {topo.name}")
+        except ViewError as exc:
+            print(f"mec net up: {exc}", file=sys.stderr)
+            return 2
     daemons.ensure_all()
     controller = None if args.controller == "none" else args.controller
     t0 = time.perf_counter()
     with Testbed(topo, controller=controller, rest_port=args.rest_port,
-                 backend=args.backend) as tb:
+                 backend=args.backend, events=EventLog() if view else None) as tb:
         net = tb.network
         tb.watchdog.listeners.append(_report_death)
         print("\n".join(describe(topo)))
@@ -116,6 +127,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         for name, info in net.hosts.items():
             extra = (f", docker -H {net.engines[name].base_url}" if name in net.engines else "")
             print(f"  {info.kind} {name}: {info.ip}, ip netns exec {info.node.name} ...{extra}")
+        if view is not None:
+            view.start()
+            view.attach(tb)
+            print(f"view: {view.url}", flush=True)
         if args.cli and sys.stdin.isatty():
             from mininet.cli import CLI
             CLI(net.net)
@@ -130,6 +145,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                     signal.pause()
             except KeyboardInterrupt:
                 pass
+        if view is not None:
+            view.stop()
         t1 = time.perf_counter()
     print(f"torn down in {time.perf_counter() - t1:.1f} s")
     return 0
@@ -162,6 +179,10 @@ def _add_up(sub: argparse._SubParsersAction) -> None:
                    help="emulator: plain Mininet, or Containernet with UEs as Docker hosts "
                    "(where installed, docs/containernet.md); auto = Containernet if importable")
     p.add_argument("--cli", action="store_true", help="open the Mininet CLI (needs a terminal)")
+    p.add_argument("--view", action="store_true",
+                   help="serve a live view of the testbed on 127.0.0.1 (its address is printed)")
+    p.add_argument("--view-port", type=int, default=0, metavar="PORT",
+                   help="port of the live view (default 0: a free one)")
     p.add_argument("--hold", type=float, default=0.0, metavar="S",
                    help="tear down after S seconds (default: wait for Ctrl-C)")
     p.set_defaults(func=cmd_up)

@@ -87,7 +87,7 @@ BAD_FILES = {
     ],
     'unknown_keys.yaml': [
         "{f}: lnks: unknown key, did you mean 'links'? (allowed keys: name, description, subnet, vip_subnet, profiles, sites, cloud, ues, links, mobility)",
-        "{f}: sites[0].cloudlet: unknown key, did you mean 'cloudlets'? (allowed keys: name, cloudlets)",
+        "{f}: sites[0].cloudlet: unknown key, did you mean 'cloudlets'? (allowed keys: name, cloudlets, position)",
         "{f}: links[0].dealy_ms: unknown key, did you mean 'delay_ms'? (allowed keys: a, b, profile, bw_mbps, delay_ms, jitter_ms, loss_pct, queue_pkts)",
     ],
     'unknown_profile.yaml': [
