@@ -3,8 +3,9 @@
 It forwards along shortest paths of the pushed switch graph, answers all ARP
 itself (so nothing is flooded and looped topologies are safe), steers each
 UE's traffic for a service VIP to a replica with rewrites at the UE's access
-point, tracks UE locations (an unknown source at a host port = location
-event), re-steers make-before-break with Barrier timing, and re-installs its
+point, tracks UE locations (a UE's access port coming up, an OpenFlow port
+status, or a known source at another host port = location event; its
+``signal`` says which, ``ts_signal`` when it arrived), re-steers make-before-break with Barrier timing, and re-installs its
 state on every switch (re)connect.
 
 A re-steer of a UE that stays at its AP drains (``drain_s`` > 0): new
@@ -149,6 +150,8 @@ class NetworkManager(compat.BaseApp):
         self._barriers: dict[tuple[int, int], BarrierGroup] = {}
         self._stats: dict[tuple[int, int], tuple[threading.Event, list[Any]]] = {}
         self._drains: dict[tuple[str, str], Drain] = {}
+        #: (dpid, port) -> when its port status last said it came up (perf_counter)
+        self._up_since: dict[tuple[int, int], float] = {}
         self._drain_seq = 0
         self.state = self._load_state()
         if self.config.topology_file:
@@ -425,8 +428,10 @@ class NetworkManager(compat.BaseApp):
             if not self.state.is_link_port(dp.id, in_port):
                 host = self.state.host_by_mac(eth.src)
                 if host is not None and any(s.dpid == dp.id for s in self.state.topology.switches) \
-                        and (host.dpid, host.port) != (dp.id, in_port):
-                    self._move(host, dp.id, in_port, t_in, ts_in, None if is_arp else reinject)
+                        and (host.dpid, host.port) != (dp.id, in_port) \
+                        and not self._attached_later(host, dp.id, in_port):
+                    self._move(host, dp.id, in_port, t_in, ts_in, None if is_arp else reinject,
+                               signal="packet_in")
         if is_arp:
             a = pkt.get_protocol(arp.arp)
             if a is not None:
@@ -455,11 +460,43 @@ class NetworkManager(compat.BaseApp):
             actions=[parser.OFPActionOutput(in_port)], data=p.data))
 
     # ================================================================ location
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def _port_status(self, ev: Any) -> None:
+        """The emulated radio's attach signal: a UE's access port came up (carrier), so the
+        UE is there now; a port going down only ends its 'up' record (see `_attached_later`)."""
+        t_in, ts_in = time.perf_counter(), time.time()
+        msg = ev.msg
+        dp, desc = msg.datapath, msg.desc
+        ofp = dp.ofproto
+        # OVS reports a carrier loss as LIVE cleared, then LINK_DOWN set: up means LIVE
+        up = msg.reason != ofp.OFPPR_DELETE and bool(desc.state & ofp.OFPPS_LIVE) \
+            and not desc.state & ofp.OFPPS_LINK_DOWN and not desc.config & ofp.OFPPC_PORT_DOWN
+        key = (dp.id, desc.port_no)
+        LOG.debug("port status dpid=%s port=%s reason=%s state=%#x config=%#x", dp.id,
+                 desc.port_no, msg.reason, desc.state, desc.config)
+        with self.lock:
+            if not up:
+                self._up_since.pop(key, None)
+                return
+            self._up_since[key] = t_in
+            host = next((h for h in self.state.hosts if [dp.id, desc.port_no] in h.ports), None)
+            if host is not None and (host.dpid, host.port) != key:
+                self._move(host, dp.id, desc.port_no, t_in, ts_in, signal="port_status")
+
+    def _attached_later(self, host: Host, dpid: int, port: int) -> bool:
+        """True when HOST's current port came up after (DPID, PORT) did: a packet from the
+        port it is leaving (make-before-break) must not move it back (lock held)."""
+        if [dpid, port] not in host.ports:
+            return False
+        here, there = self._up_since.get((host.dpid, host.port)), self._up_since.get((dpid, port))
+        return here is not None and (there is None or there < here)
+
     def _move(self, host: Host, dpid: int, port: int, t_in: float, ts_in: float,
-              then: Callable[[], None] | None = None) -> None:
+              then: Callable[[], None] | None = None, signal: str = "packet_in") -> None:
         """Handle a host seen at a new AP port (lock held): event, stale flows, re-install."""
         st = self.state
         old_dpid, old_port = host.dpid, host.port
+        self._up_since.setdefault((dpid, port), t_in)  # a packet from it: it is up
         hid = st.host_id(host.name)
         old_out = {d: st.out_port(d, host) for d in self.datapaths}
         work: dict[int, list[Any]] = defaultdict(list)
@@ -489,7 +526,8 @@ class NetworkManager(compat.BaseApp):
             "location", host=host.name, kind=host.kind,
             old={"dpid": old_dpid, "port": old_port, "switch": st.switch_name(old_dpid)},
             new={"dpid": dpid, "port": port, "switch": st.switch_name(dpid)},
-            ts_packet_in=ts_in, resteered=resteered, install_ms=None, switches_touched=None)
+            signal=signal, ts_signal=ts_in, ts_packet_in=ts_in,
+            resteered=resteered, install_ms=None, switches_touched=None)
 
         def done(group: BarrierGroup) -> None:
             with self.lock:

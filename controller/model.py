@@ -53,7 +53,11 @@ class Link:
 
 @dataclass
 class Host:
-    """A host attached to an access-point/site switch port (its current location)."""
+    """A host attached to an access-point/site switch port (its current location).
+
+    ``ports``: every ``[dpid, port]`` where the host may attach (a UE wired to several
+    access points, one link up at a time); a port among them coming up (OpenFlow port
+    status) is the host's attach signal. Empty: the host is located by its packets."""
 
     name: str
     ip: str
@@ -61,6 +65,7 @@ class Host:
     dpid: int
     port: int
     kind: str = "ue"
+    ports: list[list[int]] = field(default_factory=list)
 
 
 @dataclass
@@ -215,6 +220,11 @@ def parse_topology(doc: Any) -> Topology:
             parse_int(_field(h, "port", w), f"{w}.port", 1, 0xFFFFFF00),
             kind,
         )
+        for j, p in enumerate(_list(h.get("ports", []), f"{w}.ports")):
+            p = _obj(p, f"{w}.ports[{j}]")
+            host.ports.append([parse_dpid(_field(p, "dpid", f"{w}.ports[{j}]"), f"{w}.ports[{j}].dpid"),
+                               parse_int(_field(p, "port", f"{w}.ports[{j}]"), f"{w}.ports[{j}].port",
+                                         1, 0xFFFFFF00)])
         if host.dpid not in dpids:
             raise RequestError(f"{w}: unknown switch dpid {host.dpid}")
         if (host.dpid, host.port) in used_ports:

@@ -29,6 +29,9 @@ File format (full reference with examples: ``docs/topology-format.md``)::
     links:                       # backbone links between sites
       - {a: s1, b: s2, profile: mec}                  # profile default 'mec'
       - {a: s2, b: s3, profile: mec, delay_ms: 60}    # any LinkParams field overrides the profile
+    handover: {radio_interruption_ms: 27.5, mode: break-before-make}   # optional: the radio
+                                 # (0 <= ms <= 10000; mode break-before-make | make-before-break);
+                                 # a UE entry may carry its own handover: (overrides these keys)
     mobility:                    # optional default mobility, per UE, exactly one of:
       u1: {moves: [[5.0, s2], [10.0, s3]]}            # (seconds after start, site)
       u2: {random_walk: {interval_s: 5, count: 10, seed: 1, start: s2}}   # seed, start optional
@@ -54,17 +57,19 @@ import yaml
 from topologies import mobility as _mobility
 from topologies.model import (
     BLOCK_HOSTS, CLOUD_BLOCK, CLOUDLET_BLOCK, DEFAULT_PROFILE, DEFAULT_SUBNET, NAME_RE, NAME_RULE,
-    PROFILES, UE_BLOCK, Cloud, Cloudlet, Link, LinkParams, MobilitySpec, Site, Topology,
+    HANDOVER_MODES, MAX_RADIO_INTERRUPTION_MS, PROFILES, UE_BLOCK, Cloud, Cloudlet, Handover, Link, LinkParams, MobilitySpec, Site, Topology,
     TopologyError, UE, block_address, link_param_problems, type_name, vip_subnet_of,
 )
 
 __all__ = ["load", "from_dict", "TopologyError"]
 
 PARAM_KEYS = ("bw_mbps", "delay_ms", "jitter_ms", "loss_pct", "queue_pkts")
-TOP_KEYS = ("name", "description", "subnet", "vip_subnet", "profiles", "sites", "cloud", "ues", "links", "mobility")
+TOP_KEYS = ("name", "description", "subnet", "vip_subnet", "profiles", "sites", "cloud", "ues", "links",
+            "handover", "mobility")
 SITE_KEYS = ("name", "cloudlets", "position")
 CLOUDLET_KEYS = ("name", "cpus", "memory_mb", "ip", "link")
-UE_KEYS = ("name", "site", "ip", "link")
+UE_KEYS = ("name", "site", "ip", "link", "handover")
+HANDOVER_KEYS = ("radio_interruption_ms", "mode")
 CLOUD_KEYS = ("name", "site", "ip", "link")
 LINK_KEYS = ("a", "b", "profile") + PARAM_KEYS
 NODE_LINK_KEYS = ("profile",) + PARAM_KEYS
@@ -208,6 +213,7 @@ class _Builder:
             self.err("description", f"must be a string; got {_type_name(top['description'])}")
         self.subnet, self.vip_net = self.parse_subnets(top)
         self.profiles = self.parse_profiles(top.get("profiles"))
+        self.handover = self.parse_handover(top.get("handover"), "handover", Handover())
         self.names: dict[str, str] = {}  # node/site name -> entry path that defined it
         self.ips: dict[ipaddress.IPv4Address, str] = {}
         sites = self.parse_sites(top.get("sites"))
@@ -226,9 +232,33 @@ class _Builder:
             for s in sites)
         return Topology(
             name=name.strip(), source=self.source, subnet=self.subnet, sites=built_sites,
-            ues=tuple(UE(u["name"], u["site"], u["ip"], u["link"]) for u in ues),
+            ues=tuple(UE(u["name"], u["site"], u["ip"], u["link"], u["handover"]) for u in ues),
             cloud=Cloud(cloud["name"], cloud["site"], cloud["ip"], cloud["link"]),
-            links=tuple(links), vip_subnet=self.vip_net, mobility=tuple(mobility), profiles=dict(self.profiles))
+            links=tuple(links), vip_subnet=self.vip_net, mobility=tuple(mobility), profiles=dict(self.profiles),
+            handover=self.handover)
+
+    def parse_handover(self, raw: Any, where: str, base: Handover) -> Handover:
+        """A ``handover:`` mapping over BASE (the default, or the topology's for a UE)."""
+        if raw is None:
+            return base
+        m = self.mapping(raw, where, HANDOVER_KEYS, what="a mapping")
+        if m is None:
+            return base
+        ms = m.get("radio_interruption_ms", base.radio_interruption_ms)
+        mode = m.get("mode", base.mode)
+        ok = True
+        if not (_is_num(ms) and 0 <= ms <= MAX_RADIO_INTERRUPTION_MS):
+            self.err(f"{where}.radio_interruption_ms",
+                     f"must be a number of milliseconds, 0 <= radio_interruption_ms <= "
+                     f"{MAX_RADIO_INTERRUPTION_MS:g}; got {_type_name(ms)} {ms!r}")
+            ok = False
+        if mode not in HANDOVER_MODES:
+            hint = difflib.get_close_matches(mode, HANDOVER_MODES, n=1) if isinstance(mode, str) else []
+            did = f", did you mean {hint[0]!r}?" if hint else ""
+            self.err(f"{where}.mode", f"unknown handover mode {mode!r}{did} (allowed: "
+                                      f"{', '.join(HANDOVER_MODES)})")
+            ok = False
+        return Handover(float(ms), mode) if ok else base
 
     def parse_subnets(self, top: dict) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]:
         subnet = DEFAULT_SUBNET
@@ -383,6 +413,9 @@ class _Builder:
                 self.err(f"{where}.memory_mb", f"must be an integer number of MB >= {MIN_MEMORY_MB} or null "
                                                f"(unlimited); got {_type_name(mem)} {mem!r}")
         node["link"] = self.node_link(m.get("link"), f"{where}.link", kind)
+        if kind == "ue":
+            node["handover"] = (None if m.get("handover") is None else
+                                self.parse_handover(m["handover"], f"{where}.handover", self.handover))
         node["ip_raw"] = m.get("ip")
         node["kind"] = kind
         ok = node["name"] is not None and node["link"] is not None and (kind == "cloudlet" or node["site"] is not None)

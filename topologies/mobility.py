@@ -43,6 +43,11 @@ class MobilityEvent:
 
     ``t_request``: the move was started; ``t_detached``: the UE's link left the old
     access point; ``t_attached``: it is up at the new one. ``None`` until known.
+    ``radio_ms``: the emulated radio's own time, measured (break-before-make: the
+    UE without a link; make-before-break: the overlap of both links);
+    ``emulator_ms``: what the emulator's own operations took, measured (the move
+    minus the radio); ``mode``: the radio's handover mode; ``prepared``: False when
+    the link to the new site had to be wired during the move (slow).
     """
 
     ue: str
@@ -51,13 +56,18 @@ class MobilityEvent:
     t_request: Optional[float] = None
     t_detached: Optional[float] = None
     t_attached: Optional[float] = None
+    radio_ms: Optional[float] = None
+    emulator_ms: Optional[float] = None
+    mode: Optional[str] = None
+    prepared: Optional[bool] = None
 
     @property
     def handover_s(self) -> Optional[float]:
-        """Time without attachment (detached -> attached), if both are known."""
+        """Time without attachment (detached -> attached; 0 when the new link came up
+        first), if both are known."""
         if self.t_detached is None or self.t_attached is None:
             return None
-        return self.t_attached - self.t_detached
+        return max(0.0, self.t_attached - self.t_detached)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -184,6 +184,40 @@ class Cloudlet:
     link: LinkParams = PROFILES["lan"]
 
 
+#: Handover modes: the old radio link is released before the new one is up, or after.
+HANDOVER_MODES = ("break-before-make", "make-before-break")
+#: Largest radio interruption a topology may ask for (ms).
+MAX_RADIO_INTERRUPTION_MS = 10000.0
+
+
+@dataclass(frozen=True)
+class Handover:
+    """The emulated radio's handover (see docs/topology-format.md, ``handover``).
+
+    - ``radio_interruption_ms``: break-before-make: the time the UE has no radio link
+      (the old link is down, the new one not yet up); make-before-break: the time the
+      UE keeps the old link after the new one is up (no interruption by the radio).
+      Default 27.5 ms: ITU-R M.2134's intra-frequency handover interruption time,
+      the figure LTE-Advanced (X2 hard handover) was evaluated against.
+    - ``mode``: ``break-before-make`` (LTE hard handover) or ``make-before-break``.
+    """
+
+    radio_interruption_ms: float = 27.5
+    mode: str = "break-before-make"
+
+    def __post_init__(self) -> None:
+        if self.mode not in HANDOVER_MODES:
+            raise ValueError(f"handover mode {self.mode!r}: use one of {', '.join(HANDOVER_MODES)}")
+        ms = self.radio_interruption_ms
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) \
+                or not 0 <= ms <= MAX_RADIO_INTERRUPTION_MS:
+            raise ValueError(f"radio_interruption_ms {ms!r}: a number of ms, 0 <= ms <= "
+                             f"{MAX_RADIO_INTERRUPTION_MS:g}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"radio_interruption_ms": self.radio_interruption_ms, "mode": self.mode}
+
+
 @dataclass(frozen=True)
 class Site:
     """An access point (one OVS switch) with the cloudlets attached to it; ``position``
@@ -202,6 +236,7 @@ class UE:
     site: str
     ip: str
     link: LinkParams = PROFILES["access"]
+    handover: Optional[Handover] = None  # None: the topology's
 
 
 @dataclass(frozen=True)
@@ -313,6 +348,7 @@ class Topology:
     vip_subnet: Optional[ipaddress.IPv4Network] = None
     mobility: tuple[MobilitySpec, ...] = ()
     profiles: Mapping[str, LinkParams] = field(default_factory=lambda: dict(PROFILES), hash=False)
+    handover: Handover = Handover()
 
     def __post_init__(self) -> None:
         if self.vip_subnet is None:
@@ -373,6 +409,10 @@ class Topology:
             if n.name == name:
                 return n
         raise self._unknown("node", name, [n.name for n in self.hosts()])
+
+    def handover_of(self, ue: str) -> Handover:
+        """UE's radio handover: its own ``handover`` or else the topology's."""
+        return self.ue(ue).handover or self.handover
 
     def cloudlets_at(self, site: str) -> tuple[Cloudlet, ...]:
         return self.site(site).cloudlets

@@ -11,7 +11,8 @@
 * a Docker engine of its own in every cloudlet (`topologies.engine`), limited
   to the cloudlet's capacity, trusting the cloud registry;
 * the image registry in the cloud node (`topologies.registry`);
-* UE mobility: `move()` re-attaches a UE's access link to another site's switch.
+* UE mobility: each UE is wired to the access points it may use, one link up at a
+  time (`topologies.radio`); `move()` hands it over to another site's switch.
 
 Use it as a context manager; everything it started is removed on exit.
 """
@@ -37,6 +38,7 @@ from topologies.datapath import ovs_datapath
 from topologies.engine import DockerEngine
 from topologies.link import ShapedLink, add_shaped_link
 from topologies.mobility import MobilityEvent
+from topologies.radio import Radio, access_sites, ports_view
 from topologies.model import Topology, mac_for
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ class MecNetwork:
         self.engines: dict[str, DockerEngine] = {}
         self.registry: Optional[RegistryServer] = None
         self.ue_site: dict[str, str] = {}
+        self.radios: dict[str, Radio] = {}  # UE name -> its links to the access points
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ addresses
@@ -110,9 +113,33 @@ class MecNetwork:
     def port_of(self, name: str) -> tuple[str, int]:
         """(dpid, OpenFlow port) where host NAME is attached now."""
         self.host(name)
-        link = self._host_links[name]
+        return self._switch_end(self._host_links[name])
+
+    @staticmethod
+    def _switch_end(link: ShapedLink) -> tuple[str, int]:
+        """(dpid, OpenFlow port) of LINK's end at a switch."""
         sw = link.intf_b.node
         return sw.dpid, sw.ports[link.intf_b]
+
+    def _wire_ue(self, ue: str, first: ShapedLink) -> None:
+        """Wire UE to every access point it may use (`topologies.radio.access_sites`);
+        FIRST is its link to its start site. The links come up in `Radio.setup`."""
+        info = self.hosts[ue]
+        links = {info.site: first}
+        for site in access_sites(self.topology, ue)[1:]:
+            links[site] = self._access_link(ue, site)
+        self.radios[ue] = Radio(ue, info.node.name, info.ip, self.topology.subnet.prefixlen,
+                                info.mac, links, info.site)
+
+    def _access_link(self, ue: str, site: str) -> ShapedLink:
+        """A new link from UE to SITE's switch, shaped as the UE's link."""
+        assert self.net is not None
+        n = len(self.links)  # grows by one per link: names stay unique
+        link = add_shaped_link(self.net, self.hosts[ue].node, self.switches[site],
+                               self.topology.node(ue).link, name=config.name(f"a{n}"),
+                               seed=self.seed + 5000 + 2 * n)
+        self.links.append(link)
+        return link
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "MecNetwork":
@@ -168,12 +195,15 @@ class MecNetwork:
             if info.kind == "ue":
                 self.access[name] = shaped
                 self.ue_site[name] = info.site
+                self._wire_ue(name, shaped)
         net.build()
         net.start()
         if self.controller:
             self._reconnect_fast()
         for info in self.hosts.values():
             run(["ip", "netns", "attach", info.node.name, str(info.node.pid)])
+        for radio in self.radios.values():
+            radio.setup()
         if self.nm_client is not None:
             self.nm_client.push_topology(**self.controller_view())
             self.nm_client.wait_ready(timeout=30, switches=len(self.switches))
@@ -209,6 +239,8 @@ class MecNetwork:
             dpid, port = self.port_of(name)
             hosts.append({"name": name, "ip": info.ip, "mac": info.mac, "dpid": int(dpid, 16),
                           "port": port, "kind": info.kind})
+            if name in self.radios:  # where the UE may attach: the AP ports of its links
+                hosts[-1]["ports"] = ports_view(self.radios[name], self._switch_end)
         return {"switches": switches, "links": links, "hosts": hosts}
 
     def _start_services(self) -> None:
@@ -235,6 +267,8 @@ class MecNetwork:
     def stop(self) -> None:
         """Tear everything down (engines, registry, links, switches, hosts); idempotent."""
         t0 = time.perf_counter()
+        for radio in self.radios.values():
+            radio.close()
         with ThreadPoolExecutor(max_workers=max(1, len(self.engines))) as pool:
             list(pool.map(lambda e: e.stop(), self.engines.values()))
         self.engines.clear()
@@ -259,37 +293,41 @@ class MecNetwork:
         self.stop()
 
     # ------------------------------------------------------------------ mobility
-    def move(self, ue: str, to_site: str, announce: bool = True) -> MobilityEvent:
-        """Move UE's access link from its current site's switch to TO_SITE's switch.
+    def move(self, ue: str, to_site: str, announce: bool = False) -> MobilityEvent:
+        """Hand UE over from its current site's access point to TO_SITE's.
 
-        Timestamps (monotonic): request, detached from the old switch, attached to
-        the new one. With ``announce`` the UE sends one packet right after, so the
-        new access point sees it (as a real UE's traffic or attach signalling would).
+        The UE's radio (`topologies.radio.Radio`) flips which of its links is up, with
+        the topology's ``handover`` for this UE (radio time and mode). Timestamps
+        (monotonic): request, detached from the old access point, attached to the new
+        one; the event carries the radio's time and the emulator's own cost apart.
+        The access point sees the link come up (OpenFlow port status): that is how the
+        Network Manager learns the new location. ``announce`` additionally sends one
+        ping from the UE after the move (an explicit option; nothing needs it).
         """
         self.topology.site(to_site)
-        if ue not in self.access:
-            raise KeyError(f"unknown UE {ue!r} (UEs: {', '.join(self.access)})")
+        if ue not in self.radios:
+            raise KeyError(f"unknown UE {ue!r} (UEs: {', '.join(self.radios)})")
         from_site = self.ue_site[ue]
         event = MobilityEvent(ue=ue, from_site=from_site, to_site=to_site,
                               t_request=time.monotonic())
         self._emit("move.request", ue=ue, from_site=from_site, to_site=to_site)
         if to_site == from_site:
             raise ValueError(f"UE {ue} is already at site {to_site}")
-        intf = self.access[ue].intf_b
-        old, new = self.switches[from_site], self.switches[to_site]
-        run(["ovs-vsctl", "--timeout=10", "del-port", old.name, intf.name], timeout=15)
-        event.t_detached = time.monotonic()
-        old.delIntf(intf)
-        port = new.newPort()
-        new.addIntf(intf, port=port)
-        intf.node = new
-        run(["ovs-vsctl", "--timeout=10", "add-port", new.name, intf.name, "--", "set", "Interface",
-             intf.name, f"ofport_request={port}"], timeout=15)
-        event.t_attached = time.monotonic()
+        radio = self.radios[ue]
+        event.prepared = to_site in radio.sites
+        if not event.prepared:
+            log.warning("UE %s was not wired to site %s in advance: wiring it now (slow)",
+                        ue, to_site)
+            radio.wire(to_site, self._access_link(ue, to_site))
+        radio.handover(to_site, self.topology.handover_of(ue), event)
         self.ue_site[ue] = to_site
+        self.access[ue] = self._host_links[ue] = radio.link(to_site)
         self._emit("move.attached", ue=ue, from_site=from_site, to_site=to_site,
-                   handover_s=event.t_attached - event.t_request)
-        if announce:
+                   handover_s=event.t_attached - event.t_request, radio_ms=event.radio_ms,
+                   emulator_ms=event.emulator_ms, mode=event.mode, prepared=event.prepared)
+        if announce or not event.prepared:
+            # a link wired during the move is unknown to the Network Manager as one of the
+            # UE's attach ports: the UE's own packet tells it instead
             self.hosts[ue].node.popen(["ping", "-c", "1", "-W", "1", self.topology.cloud.ip])
         return event
 

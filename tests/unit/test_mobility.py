@@ -109,6 +109,10 @@ def test_merge_sorts_by_time():
 def test_mobility_event_to_dict():
     ev = MobilityEvent("u1", "s1", "s2", t_request=100.0)
     assert ev.to_dict() == {"ue": "u1", "from_site": "s1", "to_site": "s2", "t_request": 100.0,
-                            "t_detached": None, "t_attached": None, "handover_s": None}
+                            "t_detached": None, "t_attached": None, "radio_ms": None,
+                            "emulator_ms": None, "mode": None, "prepared": None,
+                            "handover_s": None}
     ev.t_detached, ev.t_attached = 100.25, 100.5
     assert ev.to_dict()["handover_s"] == pytest.approx(0.25)
+    ev.t_detached = 100.75  # make-before-break: attached before detached, no time without link
+    assert ev.to_dict()["handover_s"] == 0

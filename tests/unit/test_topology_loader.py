@@ -15,6 +15,14 @@ BAD = REPO / "tests" / "data" / "bad"
 # Each broken file with EVERY message it must produce, in order. "{f}" stands for the
 # file path as passed to load(), "{d}" for the folder of the broken files.
 BAD_FILES = {
+    'bad_handover.yaml': [
+        '{f}: handover.radio_interruption_ms: must be a number of milliseconds, 0 <= radio_interruption_ms <= 10000; got integer -1',
+        "{f}: handover.mode: unknown handover mode 'break-before-mak', did you mean 'break-before-make'? (allowed: break-before-make, make-before-break)",
+        "{f}: ues[0].handover.radio_interruption_ms: must be a number of milliseconds, 0 <= radio_interruption_ms <= 10000; got string 'fast'",
+        '{f}: ues[1].handover.radio_ms: unknown key (allowed keys: radio_interruption_ms, mode)',
+        "{f}: ues[1].handover.mode: unknown handover mode 'soft' (allowed: break-before-make, make-before-break)",
+        '{f}: ues[2].handover: must be a mapping with keys radio_interruption_ms, mode; got integer 30',
+    ],
     'bad_ips.yaml': [
         "{f}: sites[0].cloudlets[0].ip: bad IPv4 address '10.0.1.300' (expected e.g. 10.0.1.9)",
         "{f}: sites[0].cloudlets[1].ip: 192.168.1.5 is outside subnet 10.0.0.0/16 (addresses must lie inside the topology's subnet)",
@@ -69,7 +77,7 @@ BAD_FILES = {
         "{f}: cloud.name: duplicate name 'u1' (already used at ues[0].name (ue); sites, cloudlets, UEs and the cloud share one namespace)",
     ],
     'empty.yaml': [
-        '{f}: file is empty (expected a mapping with keys name, description, subnet, vip_subnet, profiles, sites, cloud, ues, links, mobility)',
+        '{f}: file is empty (expected a mapping with keys name, description, subnet, vip_subnet, profiles, sites, cloud, ues, links, handover, mobility)',
     ],
     'missing_keys.yaml': [
         "{f}: top level: missing required key 'name'",
@@ -86,7 +94,7 @@ BAD_FILES = {
         '{f}: subnet: 10.0.0.0/24 has prefix length /24; allowed /8 to /17 (room for the x.x.100.0/24 virtual-IP block)',
     ],
     'unknown_keys.yaml': [
-        "{f}: lnks: unknown key, did you mean 'links'? (allowed keys: name, description, subnet, vip_subnet, profiles, sites, cloud, ues, links, mobility)",
+        "{f}: lnks: unknown key, did you mean 'links'? (allowed keys: name, description, subnet, vip_subnet, profiles, sites, cloud, ues, links, handover, mobility)",
         "{f}: sites[0].cloudlet: unknown key, did you mean 'cloudlets'? (allowed keys: name, cloudlets, position)",
         "{f}: links[0].dealy_ms: unknown key, did you mean 'delay_ms'? (allowed keys: a, b, profile, bw_mbps, delay_ms, jitter_ms, loss_pct, queue_pkts)",
     ],
@@ -147,7 +155,19 @@ def test_top_level_must_be_mapping():
         from_dict(["s1"], "x.yaml")
     assert info.value.errors == [
         "x.yaml: top level: must be a mapping with keys name, description, subnet, vip_subnet, profiles, "
-        "sites, cloud, ues, links, mobility; got list ['s1']"]
+        "sites, cloud, ues, links, handover, mobility; got list ['s1']"]
+
+
+def test_handover_defaults_to_lte_and_a_ue_overrides_what_it_names():
+    base = {"name": "h", "sites": [{"name": "s1"}, {"name": "s2"}], "links": [{"a": "s1", "b": "s2"}],
+            "ues": [{"name": "u1", "site": "s1"},
+                    {"name": "u2", "site": "s2", "handover": {"mode": "make-before-break"}}]}
+    topo = from_dict(base)
+    assert topo.handover_of("u1").to_dict() == {"radio_interruption_ms": 27.5, "mode": "break-before-make"}
+    topo = from_dict({**base, "handover": {"radio_interruption_ms": 0}})
+    assert topo.handover_of("u1").to_dict() == {"radio_interruption_ms": 0, "mode": "break-before-make"}
+    # u2 names only the mode: the topology's radio time stays
+    assert topo.handover_of("u2").to_dict() == {"radio_interruption_ms": 0, "mode": "make-before-break"}
 
 
 @pytest.mark.parametrize("name, sites, cloudlets, ues, links", [

@@ -1,0 +1,180 @@
+"""The emulated radio of one UE: a link to every access point it may use, one up at a time.
+
+A UE is wired at bring-up to each site of :func:`access_sites` (its start site, the
+start site's neighbours and every site its topology mobility names; all sites for a
+random walk). Inside the UE's namespace the links are the ports of one Linux bridge
+(``radio``) that carries the UE's address and MAC, so the UE keeps its address,
+routes and neighbour cache across moves; the ports are isolated (the UE never
+bridges two access points). Only the link to the serving site is up.
+
+A move (:meth:`Radio.handover`) flips which link is up with netlink calls on
+sockets opened in advance (about 0.3 ms each; `ovs-vsctl` del-port/add-port cost
+20-100 ms on the same machine). The radio itself is explicit
+(`topologies.model.Handover`): break-before-make takes the old link down, waits
+``radio_interruption_ms`` (a measured sleep: the UE has no radio link) and brings
+the new one up; make-before-break brings the new link up, lets the UE send on it
+at once, and releases the old link ``radio_interruption_ms`` later. The access
+point sees the link go up (its switch port's carrier: an OpenFlow port status to
+the Network Manager), which is how the network learns where the UE is.
+
+A move to a site not wired in advance wires it first (slow: an OVSDB port add);
+its event says ``prepared=False``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from pyroute2 import IPRoute
+
+from topologies.link import ShapedLink
+from topologies.mobility import MobilityEvent, from_topology
+from topologies.model import Handover, Topology
+
+log = logging.getLogger(__name__)
+
+#: The bridge inside a UE's namespace that holds its address; its ports are the links.
+BRIDGE = "radio"
+
+
+def access_sites(topology: Topology, ue: str) -> list[str]:
+    """The sites UE is wired to at bring-up, its start site first (see module doc)."""
+    start = topology.ue(ue).site
+    wanted = {start, *topology.neighbours(start)}
+    for spec in topology.mobility:
+        if spec.ue == ue and spec.random_walk is not None:
+            wanted.update(topology.site_names)
+    wanted.update(m.to_site for m in from_topology(topology) if m.ue == ue)
+    return [start] + [s for s in topology.site_names if s in wanted and s != start]
+
+
+@dataclass
+class _Port:
+    """One access link of the UE: the UE-side interface and the switch-side one."""
+
+    site: str
+    link: ShapedLink
+    ue_index: int  # ifindex of the UE end, in the UE's namespace
+    switch_index: Optional[int]  # ifindex of the switch end (root namespace), hop links only
+
+
+class Radio:
+    """The access links of one UE and the netlink sockets that flip them (see module doc)."""
+
+    def __init__(self, ue: str, netns: str, ip: str, prefixlen: int, mac: str,
+                 links: dict[str, ShapedLink], site: str):
+        self.ue, self.netns, self.ip, self.prefixlen, self.mac = ue, netns, ip, prefixlen, mac
+        self.site = site
+        self._links = dict(links)
+        self._ports: dict[str, _Port] = {}
+        self._ns: Optional[IPRoute] = None
+        self._root: Optional[IPRoute] = None
+        self._bridge = 0
+
+    @property
+    def sites(self) -> list[str]:
+        return list(self._links)
+
+    def link(self, site: str) -> ShapedLink:
+        return self._links[site]
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self) -> None:
+        """Move the UE's address onto the bridge, make every link a port of it, and leave
+        only the serving site's link up (the namespace must have its name already)."""
+        self._ns, self._root = IPRoute(netns=self.netns), IPRoute()
+        ns = self._ns
+        ns.link("add", ifname=BRIDGE, kind="bridge")
+        self._bridge = ns.link_lookup(ifname=BRIDGE)[0]
+        first = self._links[self.site].intf_a.name
+        first_index = ns.link_lookup(ifname=first)[0]
+        for addr in ns.get_addr(index=first_index, family=2):
+            ns.addr("del", index=first_index, address=addr.get_attr("IFA_ADDRESS"),
+                    prefixlen=addr["prefixlen"])
+        ns.link("set", index=self._bridge, address=self.mac, state="up")
+        ns.addr("add", index=self._bridge, address=self.ip, prefixlen=self.prefixlen)
+        for site in self._links:
+            self._add_port(site)
+
+    def _add_port(self, site: str) -> None:
+        assert self._ns is not None and self._root is not None
+        link = self._links[site]
+        index = self._ns.link_lookup(ifname=link.intf_a.name)[0]
+        self._ns.link("set", index=index, master=self._bridge)
+        self._ns.brport("set", index=index, isolated=1)
+        switch_index = self._root.link_lookup(ifname=link.intf_b.name)[0] if link.hop else None
+        port = self._ports[site] = _Port(site, link, index, switch_index)
+        self._set(port, site == self.site)
+
+    def wire(self, site: str, link: ShapedLink) -> None:
+        """Add a link to SITE's access point after bring-up (down until a move uses it)."""
+        self._links[site] = link
+        self._add_port(site)
+
+    def close(self) -> None:
+        for sock in (self._ns, self._root):
+            if sock is not None:
+                sock.close()
+        self._ns = self._root = None
+
+    # ------------------------------------------------------------------ moves
+    def _set(self, port: _Port, up: bool) -> None:
+        """Bring PORT's link up or down: both ends when a hop sits between them, so that
+        the access point's switch port sees its carrier change either way."""
+        assert self._ns is not None and self._root is not None
+        state = "up" if up else "down"
+        if up and port.switch_index is not None:
+            self._root.link("set", index=port.switch_index, state=state)
+        self._ns.link("set", index=port.ue_index, state=state)
+        if not up and port.switch_index is not None:
+            self._root.link("set", index=port.switch_index, state=state)
+
+    def handover(self, to_site: str, radio: Handover, event: MobilityEvent) -> MobilityEvent:
+        """Make the radio move from the serving site to TO_SITE; fill EVENT's times."""
+        old, new = self._ports[self.site], self._ports[to_site]
+        wait_s = radio.radio_interruption_ms / 1000
+        event.mode = radio.mode
+        if radio.mode == "break-before-make":
+            self._set(old, False)
+            event.t_detached = time.monotonic()
+            end = _radio_time(wait_s, event.t_detached)
+            self._set(new, True)
+            event.t_attached = time.monotonic()
+            event.radio_ms = (end - event.t_detached) * 1000
+            event.emulator_ms = ((event.t_detached - event.t_request)
+                                 + (event.t_attached - end)) * 1000
+        else:
+            self._set(new, True)
+            # the UE sends on the new link at once: forget where the old one led
+            assert self._ns is not None
+            self._ns.brport("set", index=old.ue_index, learning=0, flush=True)
+            event.t_attached = time.monotonic()
+            end = _radio_time(wait_s, event.t_attached)
+            self._set(old, False)
+            self._ns.brport("set", index=old.ue_index, learning=1)
+            event.t_detached = time.monotonic()
+            event.radio_ms = (end - event.t_attached) * 1000
+            event.emulator_ms = ((event.t_attached - event.t_request)
+                                 + (event.t_detached - end)) * 1000
+        self.site = to_site
+        return event
+
+
+def _radio_time(wait_s: float, since: float) -> float:
+    """Sleep WAIT_S from SINCE (the emulated radio); return when it really ended."""
+    if wait_s > 0:
+        time.sleep(max(0.0, since + wait_s - time.monotonic()))
+    return time.monotonic()
+
+
+def ports_view(radio: Radio, dpid_port: Any) -> list[dict[str, int]]:
+    """Every access port of RADIO's UE as the Network Manager takes them (``dpid``, ``port``);
+    DPID_PORT maps a ShapedLink to its switch end's (dpid hex, OpenFlow port)."""
+    out = []
+    for site in radio.sites:
+        dpid, port = dpid_port(radio.link(site))
+        out.append({"dpid": int(dpid, 16), "port": port})
+    return out
