@@ -62,6 +62,9 @@ class Testbed:
         #: watches the controller, delay lines, engines and registry while the testbed runs
         #: (a scenario adds its probes); `watchdog.verdict()` says whether a run stayed whole
         self.watchdog = Watchdog(events=events)
+        #: how often the Network Manager was restarted after a death (its event numbers
+        #: start again from 1 each time: the orchestrator follows this count)
+        self.controller_restarts = 0
 
     @property
     def nm(self) -> NetworkManagerClient:
@@ -110,6 +113,7 @@ class Testbed:
         returns once every switch is connected to it again (the app reconciles them)."""
         self.controller.proc = None
         self.controller.start(switches=len(self.network.switches), timeout=30)
+        self.controller_restarts += 1
 
     def stop(self) -> None:
         self.watchdog.stop()  # what is stopped on purpose from here on is no death

@@ -45,10 +45,6 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_reps: int, qui
                         f"exit {EXIT_NOT_OK}; the outcomes are in the table and summary.json)")
     g.add_argument("--controller", choices=CONTROLLERS, default="os-ken",
                    help="Network Manager line (default os-ken; none = standalone switches)")
-    g.add_argument("--view", action="store_true",
-                   help="serve a live view of the run on 127.0.0.1 (its address is printed)")
-    g.add_argument("--view-port", type=int, default=0, metavar="PORT",
-                   help="port of the live view (default 0: a free one)")
     if topology:
         g.add_argument("--topology", type=Path, default=None, metavar="FILE",
                        help="topology file instead of the built-in one")
@@ -88,7 +84,8 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
             make_plots: Callable[[Path, Mapping[str, list]], list[Path]],
             table_metrics: Mapping[str, Sequence[Metric]],
             config: Optional[Mapping[str, Any]] = None,
-            extra_report: Optional[Callable[[Mapping[str, Any]], str]] = None) -> int:
+            extra_report: Optional[Callable[[Mapping[str, Any]], str]] = None,
+            summary_extra: Optional[Callable[[], Mapping[str, Any]]] = None) -> int:
     """Run MEASURE(result_dir, set_testbed) and write everything a run leaves behind.
 
     MEASURE writes rows into tables of the result dir as repetitions finish and
@@ -97,13 +94,13 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
     the end: a component that died and was not recovered makes the run invalid,
     ``valid`` and ``deaths`` in summary.json, and it exits EXIT_NOT_OK unless
     ``--tolerate-failures``; ``set_testbed(tb, judge=False)`` for a testbed whose
-    deaths the scenario causes on purpose). EXTRA_REPORT(summary) may add text after the table. Ctrl-C or
-    SIGTERM stop it (exit 130); an error ends it (exit 1); both leave a summary
+    deaths the scenario causes on purpose). EXTRA_REPORT(summary) may add text
+    after the table (not with --json); SUMMARY_EXTRA() may add fields to
+    summary.json. Ctrl-C or SIGTERM stop it (exit 130); an error ends it (exit 1); both leave a summary
     marked incomplete with the rows measured until then. A run whose rows have
     outcomes other than ``ok`` says so at the end and exits EXIT_NOT_OK (3)
     unless ``--tolerate-failures``.
     """
-    view = start_view(name, args)
     rd = ResultDir(name, base=args.out)
     rd.write_config(args, **(config or {}))
     status, reason = 0, ""
@@ -113,8 +110,6 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
         holder.setdefault("env", environment(tb))
         if judge:
             holder["judged"].append(tb)
-        if view is not None:
-            view.attach(tb, rd.path, sla_ms=getattr(args, "sla_ms", None))
 
     with StopGuard():
         try:
@@ -125,7 +120,8 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
             log.error("%s failed: %s", name, exc, exc_info=True)
             status, reason = 1, f"failed: {type(exc).__name__}: {exc}"
         rd.set_environment(holder.get("env") or environment())
-        verdict = judge_testbeds(holder["judged"])
+        verdict = {**judge_testbeds(holder["judged"]),
+                   **(summary_extra() if summary_extra is not None else {})}
         summary = rd.write_summary(specs, complete=status == 0, reason=reason, **verdict)
         groups = {t: s["groups"] for t, s in summary["tables"].items()}
         if any(s["rows"] for s in summary["tables"].values()):
@@ -135,8 +131,6 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
                 log.error("plotting failed: %s", exc, exc_info=True)
             summary = rd.write_summary(specs, complete=status == 0, reason=reason, **verdict)
         rd.close()
-        if view is not None:
-            view.stop()
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
@@ -174,23 +168,6 @@ def describe_deaths(deaths: Sequence[Mapping[str, Any]]) -> str:
             text += f", restart failed: {d['recovery_error']}"
         parts.append(text)
     return "; ".join(parts)
-
-
-def start_view(name: str, args: argparse.Namespace) -> Any:
-    """With ``--view``: the live view's server, started, its address printed (else None);
-    a port in use ends the run before it starts (exit 2)."""
-    if not getattr(args, "view", False):
-        return None
-    from mec.view.errors import ViewError
-    from mec.view.live import LiveView
-
-    try:
-        view = LiveView(port=args.view_port, title=name)
-    except ViewError as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    print(f"view: {view.start()}", flush=True)
-    return view
 
 
 def print_report(path: Path, summary: Mapping[str, Any],

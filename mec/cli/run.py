@@ -23,6 +23,8 @@ SCENARIOS: dict[str, tuple[str, str]] = {
                  "the primary's cloudlet crashes: detection, failover, interruption at the user"),
     "sync": ("scenarios.sync",
              "data sync of a storage-dependent service: bytes/s vs staleness per period"),
+    "faults": ("scenarios.faults",
+               "faults injected under a moving user: detected, recovered, interruption, outcome"),
 }
 
 

@@ -115,6 +115,8 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
         self._stop = threading.Event()
         self._mono_minus_wall = time.monotonic() - time.time()
         self._nm_seq = max([e["seq"] for e in self.nm.events()] or [0])
+        #: a restarted Network Manager numbers its events from 1 again (see _watch)
+        self._nm_generation = getattr(testbed, "controller_restarts", 0)
         self._poll_s = poll_s
         self._threads = [
             threading.Thread(target=self._work, args=(self._jobs,), name="orch-worker", daemon=True),
@@ -259,6 +261,9 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
     def _watch(self) -> None:
         """Poll the Network Manager's event log; queue location events of our users."""
         while not self._stop.wait(self._poll_s):
+            generation = getattr(self.testbed, "controller_restarts", 0)
+            if generation != self._nm_generation:  # a new controller: read its log from 1
+                self._nm_generation, self._nm_seq = generation, 0
             try:
                 for ev in self.nm.events(since=self._nm_seq):
                     self._nm_seq = max(self._nm_seq, ev["seq"])
