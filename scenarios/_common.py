@@ -45,6 +45,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_reps: int, qui
                         f"exit {EXIT_NOT_OK}; the outcomes are in the table and summary.json)")
     g.add_argument("--controller", choices=CONTROLLERS, default="os-ken",
                    help="Network Manager line (default os-ken; none = standalone switches)")
+    g.add_argument("--view", action="store_true",
+                   help="serve a live view of the run on 127.0.0.1 (its address is printed)")
+    g.add_argument("--view-port", type=int, default=0, metavar="PORT",
+                   help="port of the live view (default 0: a free one)")
     if topology:
         g.add_argument("--topology", type=Path, default=None, metavar="FILE",
                        help="topology file instead of the built-in one")
@@ -101,6 +105,7 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
     outcomes other than ``ok`` says so at the end and exits EXIT_NOT_OK (3)
     unless ``--tolerate-failures``.
     """
+    view = start_view(name, args)
     rd = ResultDir(name, base=args.out)
     rd.write_config(args, **(config or {}))
     status, reason = 0, ""
@@ -110,6 +115,8 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
         holder.setdefault("env", environment(tb))
         if judge:
             holder["judged"].append(tb)
+        if view is not None:
+            view.attach(tb, rd.path, sla_ms=getattr(args, "sla_ms", None))
 
     with StopGuard():
         try:
@@ -131,6 +138,8 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
                 log.error("plotting failed: %s", exc, exc_info=True)
             summary = rd.write_summary(specs, complete=status == 0, reason=reason, **verdict)
         rd.close()
+        if view is not None:
+            view.stop()
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
@@ -168,6 +177,23 @@ def describe_deaths(deaths: Sequence[Mapping[str, Any]]) -> str:
             text += f", restart failed: {d['recovery_error']}"
         parts.append(text)
     return "; ".join(parts)
+
+
+def start_view(name: str, args: argparse.Namespace) -> Any:
+    """With ``--view``: the live view's server, started, its address printed (else None);
+    a port in use ends the run before it starts (exit 2)."""
+    if not getattr(args, "view", False):
+        return None
+    from mec.view.errors import ViewError
+    from mec.view.live import LiveView
+
+    try:
+        view = LiveView(port=args.view_port, title=name)
+    except ViewError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"view: {view.start()}", flush=True)
+    return view
 
 
 def print_report(path: Path, summary: Mapping[str, Any],
