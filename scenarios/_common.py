@@ -100,10 +100,10 @@ def execute(name: str, args: argparse.Namespace, specs: Sequence[SummarySpec],
     ``--tolerate-failures``; ``set_testbed(tb, judge=False)`` for a testbed whose
     deaths the scenario causes on purpose). EXTRA_REPORT(summary) may add text
     after the table (not with --json); SUMMARY_EXTRA() may add fields to
-    summary.json. Ctrl-C or SIGTERM stop it (exit 130); an error ends it (exit 1); both leave a summary
-    marked incomplete with the rows measured until then. A run whose rows have
-    outcomes other than ``ok`` says so at the end and exits EXIT_NOT_OK (3)
-    unless ``--tolerate-failures``.
+    summary.json. Ctrl-C or SIGTERM stop it (exit 130); an error ends it (exit 1);
+    both leave a summary marked incomplete with the rows measured until then. A run
+    whose rows have outcomes other than ``ok`` says so at the end and exits
+    EXIT_NOT_OK (3) unless ``--tolerate-failures``.
     """
     view = start_view(name, args)
     rd = ResultDir(name, base=args.out)
