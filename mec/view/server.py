@@ -15,6 +15,7 @@ import asyncio
 import errno
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -138,6 +139,7 @@ class ViewServer:
     def start(self) -> str:
         """Serve on a thread of its own; returns the page's address."""
         ready = threading.Event()
+        self._pid = os.getpid()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_until_complete, args=(self._run(ready),),
@@ -150,6 +152,8 @@ class ViewServer:
 
     def stop(self) -> None:
         if self._loop is None or self._thread is None:
+            return
+        if self._pid != os.getpid():  # a forked child unwinding its parent's stack: not ours
             return
         self._loop.call_soon_threadsafe(self._closing.set)
         self._thread.join(timeout=10)
