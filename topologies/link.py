@@ -111,9 +111,12 @@ def _is_hop_shell(pid: int, hop: str) -> bool:
     return f"mininet:{hop}" in _cmdline(pid)
 
 
-def _read_records() -> List[Dict[str, Any]]:
+def _read_records(skip: frozenset | set = frozenset()) -> List[Dict[str, Any]]:
+    """The hop records of this prefix, but those of the hops named in SKIP."""
     out = []
     for path in sorted(records_dir().glob("*.json")):
+        if path.stem in skip:
+            continue
         try:
             rec = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -123,15 +126,24 @@ def _read_records() -> List[Dict[str, Any]]:
     return out
 
 
+#: Queues of the hops this process runs (hop name -> queues): their records need no reading.
+_OWN_QUEUES: Dict[str, List[int]] = {}
+
+
 def _allocate_queues(hop: str, count: int) -> List[int]:
-    """Reserve ``count`` free queue numbers of this prefix; writes the hop's record."""
+    """Reserve ``count`` free queue numbers of this prefix; writes the hop's record.
+
+    Only the records of other processes are read (this process knows its own hops'
+    queues), and none when no queue is asked: a network's hops would otherwise read
+    each other's records, a cost growing with the square of the network."""
+    if count == 0:
+        _write_record({"hop": hop, "owner_pid": os.getpid(), "queues": [], "lines": []})
+        return []
     lock_path = records_dir() / ".lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        used = set()
-        for rec in _read_records():
-            if rec.get("hop") == hop:
-                continue
+        used = {q for name, queues in _OWN_QUEUES.items() if name != hop for q in queues}
+        for rec in _read_records(skip=set(_OWN_QUEUES) | {hop}):
             owner = int(rec.get("owner_pid", 0))
             alive = (owner and _pid_alive(owner)) or any(
                 _is_delayline(int(l["pid"]), int(l["queue"])) for l in rec.get("lines", []))
@@ -143,6 +155,7 @@ def _allocate_queues(hop: str, count: int) -> List[int]:
                 f"no free NFQUEUE numbers left in {queue_range()} for prefix {config.PREFIX}"
             )
         _write_record({"hop": hop, "owner_pid": os.getpid(), "queues": free, "lines": []})
+        _OWN_QUEUES[hop] = free
         return free
 
 
@@ -159,19 +172,22 @@ def _batch(node: Node, tool: str, commands: List[List[str]]) -> None:
     """Run COMMANDS (argument lists without the program) with one ``TOOL -batch -`` process
     in NODE's namespace (``ip`` and ``tc`` read one command a line): one process where
     there would be one per command, which is most of a hop's set-up time."""
-    if not commands:
-        return
-    script = "".join(" ".join(cmd) + "\n" for cmd in commands)
-    proc = node.popen([tool, "-batch", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    if commands:
+        _feed(node, [tool, "-batch", "-"], "".join(" ".join(cmd) + "\n" for cmd in commands))
+
+
+def _feed(node: Node, argv: List[str], script: str) -> None:
+    """Run ARGV in NODE's namespace with SCRIPT on its standard input; raise if it fails."""
+    proc = node.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                       stderr=subprocess.PIPE)
     try:
         out, err = proc.communicate(script.encode(), timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate(timeout=10)
-        raise ShapedLinkError(f"{tool} -batch in {node.name} timed out:\n{script}") from None
+        raise ShapedLinkError(f"{argv[0]} in {node.name} timed out:\n{script}") from None
     if proc.returncode != 0:
-        raise ShapedLinkError(f"{tool} -batch in {node.name} failed: "
+        raise ShapedLinkError(f"{' '.join(argv)} in {node.name} failed: "
                               f"{err.decode(errors='replace').strip() or out.decode()}\n{script}")
 
 
@@ -267,6 +283,13 @@ class DelayHop(Node):
                    jitter_ms: float, loss_pct: float, seed: Optional[int]) -> DelayLineProc:
         """Start one delay line (the compiled one where it is built, see
         ``delayline.line_command``), wait for its READY line, then divert ``in_intf`` to it."""
+        line = self.launch_line(direction, in_intf, queue, delay_ms, jitter_ms, loss_pct, seed)
+        self.divert([line])
+        return line
+
+    def launch_line(self, direction: str, in_intf: str, queue: int, delay_ms: float,
+                    jitter_ms: float, loss_pct: float, seed: Optional[int]) -> DelayLineProc:
+        """Start one delay line, not waiting for it (`divert` does)."""
         argv, kind = delayline.line_command()
         args = argv + ["--queue", str(queue), "--delay-ms", repr(delay_ms),
                        "--jitter-ms", repr(jitter_ms), "--loss-pct", repr(loss_pct)]
@@ -284,18 +307,26 @@ class DelayHop(Node):
                                env=env, cwd=str(config.REPO_DIR))
         line = DelayLineProc(direction, queue, in_intf, popen, log_path, kind=kind)
         self.lines.append(line)
-        ready = select.select([popen.stdout], [], [], READY_TIMEOUT_S)[0]
-        first = popen.stdout.readline().decode(errors="replace") if ready else ""
-        if not first.startswith("READY"):
-            popen.kill()
-            tail = Path(log_path).read_text(errors="replace")[-800:]
-            raise ShapedLinkError(
-                f"delay line for queue {queue} in hop {self.name} did not start "
-                f"(got {first!r}); log {log_path}:\n{tail}"
-            )
-        self._must("iptables", "-A", "FORWARD", "-m", "physdev", "--physdev-in", in_intf,
-                   "-j", "NFQUEUE", "--queue-num", str(queue))
         return line
+
+    def divert(self, lines: List[DelayLineProc]) -> None:
+        """Wait for LINES to say READY, then send each one's input interface to its queue
+        (one ``iptables-restore`` for all)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for line in lines:
+            popen = line.popen
+            ready = select.select([popen.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]
+            first = popen.stdout.readline().decode(errors="replace") if ready else ""
+            if not first.startswith("READY"):
+                popen.kill()
+                tail = Path(line.log_path).read_text(errors="replace")[-800:]
+                raise ShapedLinkError(
+                    f"delay line for queue {line.queue} in hop {self.name} did not start "
+                    f"(got {first!r}); log {line.log_path}:\n{tail}"
+                )
+        rules = "".join(f"-A FORWARD -m physdev --physdev-in {line.in_intf} "
+                        f"-j NFQUEUE --queue-num {line.queue}\n" for line in lines)
+        _feed(self, ["iptables-restore", "--noflush"], f"*filter\n{rules}COMMIT\n")
 
     def record(self, extra: Dict[str, Any]) -> None:
         _write_record({
@@ -344,6 +375,7 @@ class DelayHop(Node):
                 (records_dir() / f"{self.name}.json").unlink()
             except FileNotFoundError:
                 pass
+            _OWN_QUEUES.pop(self.name, None)
             super().terminate()
 
 
@@ -479,9 +511,10 @@ def _add_hop(net: Any, node_a: Node, node_b: Node, params: Any, name: str,
         loss = params.loss_pct or 0
         netem_args = None
         if mechanism == "nfqueue":
-            hop.start_line("a->b", hop_a.name, queues[0], one_way, jitter_sd, loss, seed)
-            hop.start_line("b->a", hop_b.name, queues[1], one_way, jitter_sd, loss,
-                           None if seed is None else seed + 1)
+            hop.divert([  # both lines start at once
+                hop.launch_line("a->b", hop_a.name, queues[0], one_way, jitter_sd, loss, seed),
+                hop.launch_line("b->a", hop_b.name, queues[1], one_way, jitter_sd, loss,
+                                None if seed is None else seed + 1)])
         elif mechanism == "netem":
             netem_args = _netem_args(one_way, jitter_sd, loss)
         # Shape where the hop's bridge transmits: OVS's userspace datapath bypasses the
