@@ -9,6 +9,7 @@ in :data:`NET_SUBCOMMANDS`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Optional
 
@@ -137,7 +138,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         else:
             print(f"holding the network {'until Ctrl-C' if not args.hold else f'{args.hold:g} s'}"
                   , flush=True)
-            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            signal.signal(signal.SIGTERM, _stop_on_sigterm(os.getpid()))
             try:
                 if args.hold:
                     time.sleep(args.hold)
@@ -150,6 +151,16 @@ def cmd_up(args: argparse.Namespace) -> int:
         t1 = time.perf_counter()
     print(f"torn down in {time.perf_counter() - t1:.1f} s")
     return 0
+
+
+def _stop_on_sigterm(owner: int):
+    """SIGTERM stops `mec net up` like Ctrl-C; a forked child (a library's helper
+    process) that inherits the handler just ends, without tearing anything down."""
+    def handler(signum: int, _frame) -> None:
+        if os.getpid() != owner:
+            os._exit(128 + signum)
+        raise KeyboardInterrupt()
+    return handler
 
 
 def _report_death(death) -> None:

@@ -17,6 +17,7 @@ exits with 130.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -65,6 +66,10 @@ class StopGuard:
     Inside the ``with`` block the first signal raises KeyboardInterrupt; the
     guard does NOT swallow it (the caller catches it where its clean point is).
     After the first signal, later ones only print a note, until the third.
+
+    A process forked inside the block (a library's helper, e.g. pyroute2's) inherits
+    the handler; there a signal ends that process at once, as the default would,
+    and never runs the parent's clean-up.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -75,8 +80,11 @@ class StopGuard:
         self.signal_name = ""
         self._count = 0
         self._old: dict[int, Any] = {}
+        self._owner = os.getpid()
 
     def _handler(self, signum: int, _frame: Optional[FrameType]) -> None:
+        if os.getpid() != self._owner:  # a forked child: not ours to clean up
+            os._exit(128 + signum)
         self._count += 1
         name = signal.Signals(signum).name
         stream = self.stream or sys.stderr
@@ -93,6 +101,7 @@ class StopGuard:
         raise KeyboardInterrupt(name)
 
     def __enter__(self) -> "StopGuard":
+        self._owner = os.getpid()
         for sig in self.SIGNALS:
             try:
                 self._old[sig] = signal.signal(sig, self._handler)
