@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -36,7 +36,7 @@ from topologies.registry import RegistryServer
 from topologies.backends import Backend, get_backend
 from topologies.datapath import ovs_datapath
 from topologies.engine import DockerEngine
-from topologies.link import ShapedLink, add_shaped_link
+from topologies.link import ShapedLink, add_shaped_link, remove_network
 from topologies.mobility import MobilityEvent
 from topologies.radio import Radio, access_sites, ports_view
 from topologies.model import Topology, mac_for
@@ -87,6 +87,9 @@ class MecNetwork:
         self.ue_site: dict[str, str] = {}
         self.radios: dict[str, Radio] = {}  # UE name -> its links to the access points
         self.timings: dict[str, float] = {}
+        #: engine starts running in the background while the links are built
+        self._engine_starts: dict[str, Future] = {}
+        self._pool: Optional[ThreadPoolExecutor] = None
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -127,21 +130,28 @@ class MecNetwork:
         info = self.hosts[ue]
         links = {info.site: first}
         for site in access_sites(self.topology, ue)[1:]:
-            links[site] = self._access_link(ue, site)
+            links[site] = self._access_link(ue, site, running=False)
         self.radios[ue] = Radio(ue, info.node.name, info.ip, self.topology.subnet.prefixlen,
                                 info.mac, links, info.site)
 
-    def _access_link(self, ue: str, site: str) -> ShapedLink:
+    def _access_link(self, ue: str, site: str, running: bool = True) -> ShapedLink:
         """A new link from UE to SITE's switch, shaped as the UE's link."""
         assert self.net is not None
         n = len(self.links)  # grows by one per link: names stay unique
         link = add_shaped_link(self.net, self.hosts[ue].node, self.switches[site],
                                self.topology.node(ue).link, name=config.name(f"a{n}"),
-                               seed=self.seed + 5000 + 2 * n)
+                               seed=self.seed + 5000 + 2 * n, running=running)
         self.links.append(link)
         return link
 
     # ------------------------------------------------------------------ lifecycle
+    def _lap(self, key: str, since: float) -> float:
+        """Record the phase that began at SINCE as ``timings[key]`` (seconds, measured);
+        returns now, the start of the next phase."""
+        now = time.perf_counter()
+        self.timings[key] = now - since
+        return now
+
     def start(self) -> "MecNetwork":
         """Bring everything up; on any failure, remove what was started and re-raise."""
         t0 = time.perf_counter()
@@ -164,6 +174,7 @@ class MecNetwork:
             # on shortest paths and never floods.
             raise ValueError(f"{topo.source}: the site graph has a cycle: run it with the "
                              "Network Manager (a controller), not in standalone mode")
+        t = time.perf_counter()
         self.net = net = self.backend.net_cls(controller=None, build=False, autoSetMacs=False,
                                               autoStaticArp=False)
         if self.controller:
@@ -173,7 +184,7 @@ class MecNetwork:
             opts = {"failMode": "secure"} if self.controller else {"failMode": "standalone"}
             self.switches[site.name] = net.addSwitch(
                 topo.switch_name(site.name), cls=OVSSwitch, datapath=ovs_datapath(),
-                protocols="OpenFlow13", dpid=topo.dpid(site.name), **opts)
+                protocols="OpenFlow13", dpid=topo.dpid(site.name), batch=True, **opts)
         prefixlen = topo.subnet.prefixlen
         self._host_links: dict[str, ShapedLink] = {}
         for node, kind in ([(c, "cloudlet") for c in topo.cloudlets]
@@ -182,31 +193,38 @@ class MecNetwork:
                                        mac=mac_for(node.ip), **self.backend.host(kind))
             self.hosts[node.name] = HostInfo(node.name, kind, node.ip, mac_for(node.ip),
                                              node.site, mininet_host)
+        t = self._lap("nodes_s", t)
+        self._launch_services()
         for i, link in enumerate(topo.links):
             self.links.append(add_shaped_link(
                 net, self.switches[link.a], self.switches[link.b], link.params,
-                name=config.name(f"l{i}"), seed=self.seed + 2 * i))
+                name=config.name(f"l{i}"), seed=self.seed + 2 * i, running=False))
         for j, (name, info) in enumerate(self.hosts.items()):
             params = topo.node(name).link
             shaped = add_shaped_link(net, info.node, self.switches[info.site], params,
-                                     name=config.name(f"h{j}"), seed=self.seed + 1000 + 2 * j)
+                                     name=config.name(f"h{j}"), seed=self.seed + 1000 + 2 * j,
+                                     running=False)
             self.links.append(shaped)
             self._host_links[name] = shaped
             if info.kind == "ue":
                 self.access[name] = shaped
                 self.ue_site[name] = info.site
                 self._wire_ue(name, shaped)
+        t = self._lap("links_s", t)
         net.build()
         net.start()
         if self.controller:
             self._reconnect_fast()
-        for info in self.hosts.values():
-            run(["ip", "netns", "attach", info.node.name, str(info.node.pid)])
+        t = self._lap("switches_s", t)
+        run(["ip", "-batch", "-"], input="".join(  # one process for every namespace name
+            f"netns attach {info.node.name} {info.node.pid}\n" for info in self.hosts.values()))
         for radio in self.radios.values():
             radio.setup()
+        t = self._lap("netns_s", t)
         if self.nm_client is not None:
             self.nm_client.push_topology(**self.controller_view())
             self.nm_client.wait_ready(timeout=30, switches=len(self.switches))
+        self._lap("controller_s", t)
 
     def _reconnect_fast(self) -> None:
         """Switches retry a lost controller every second at most (OVS's default backs off
@@ -243,47 +261,74 @@ class MecNetwork:
                 hosts[-1]["ports"] = ports_view(self.radios[name], self._switch_end)
         return {"switches": switches, "links": links, "hosts": hosts}
 
-    def _start_services(self) -> None:
+    def _launch_services(self) -> None:
+        """Start the cloud registry and every cloudlet's engine in the background.
+
+        They need only their node's namespace, not the links, so they come up while the
+        links are built (an engine's start is mostly waiting for dockerd and containerd);
+        `_start_services` waits for them."""
         topo = self.topology
+        self._services_t0 = time.perf_counter()
         cloud = self.hosts[topo.cloud.name]
         self.registry = RegistryServer(name=cloud.node.name, addr=self.registry_addr,
                                        netns_path=cloud.netns_path).start()
+        # engine starts, then one registry check per cloudlet, all at once
+        self._pool = ThreadPoolExecutor(max_workers=max(1, 2 * len(topo.cloudlets)),
+                                        thread_name_prefix="engine")
         for c in topo.cloudlets:
             info = self.hosts[c.name]
-            self.engines[c.name] = DockerEngine(
+            engine = self.engines[c.name] = DockerEngine(
                 name=info.node.name, netns_path=info.netns_path,
                 insecure_registries=(self.registry_addr,), cpus=c.cpus, memory_mb=c.memory_mb)
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=max(1, len(self.engines))) as pool:
-            list(pool.map(lambda e: e.start(), self.engines.values()))
-        self.timings["engines_s"] = time.perf_counter() - t0
-        # The registry must be reachable from every cloudlet across the emulated network.
+            self._engine_starts[c.name] = self._pool.submit(engine.start)
+
+    def _start_services(self) -> None:
+        """Wait for the engines launched by `_launch_services` and check, from every
+        cloudlet at once, that the cloud registry answers across the emulated network."""
+        t = time.perf_counter()
         url = f"http://{self.registry_addr}/v2/"
-        for name in self.engines:
-            node = self.hosts[name].node
-            wait_until(lambda: node.popen(["curl", "-sf", "-m", "2", url]).wait(timeout=10) == 0,
-                       timeout=30, interval=0.1, what=f"the cloud registry from cloudlet {name}")
+
+        def reach(name: str) -> None:
+            node, topo = self.hosts[name].node, self.topology
+            cloudlet = topo.cloudlet(name)
+            rtt_s = (topo.path_delay_ms(cloudlet.site, topo.cloud.site) + cloudlet.link.delay_ms
+                     + topo.cloud.link.delay_ms) / 1000
+            limit = f"{2 + 3 * rtt_s:.1f}"  # connect and GET: two round trips, and then some
+            wait_until(lambda: node.popen(["curl", "-sf", "-m", limit, url]).wait(
+                timeout=10 + 3 * rtt_s) == 0, timeout=30 + 3 * rtt_s, interval=0.1,
+                what=f"the cloud registry from cloudlet {name}")
+
+        checks = [self._pool.submit(reach, name) for name in self.engines]
+        for future in [*self._engine_starts.values(), *checks]:
+            future.result()
+        self.timings["engines_s"] = time.perf_counter() - self._services_t0
+        self._lap("services_wait_s", t)
 
     def stop(self) -> None:
         """Tear everything down (engines, registry, links, switches, hosts); idempotent."""
-        t0 = time.perf_counter()
+        t0 = t = time.perf_counter()
         for radio in self.radios.values():
             radio.close()
+        wait(list(self._engine_starts.values()))  # an engine still starting is stopped too
+        self._engine_starts.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         with ThreadPoolExecutor(max_workers=max(1, len(self.engines))) as pool:
             list(pool.map(lambda e: e.stop(), self.engines.values()))
         self.engines.clear()
         if self.registry:
             self.registry.stop()
             self.registry = None
-        for info in self.hosts.values():
-            run(["ip", "netns", "del", info.node.name], check=False)
+        t = self._lap("engines_down_s", t)
+        if self.hosts:
+            run(["ip", "-force", "-batch", "-"], check=False, input="".join(
+                f"netns del {info.node.name}\n" for info in self.hosts.values()))
+        t = self._lap("netns_down_s", t)
         if self.net is not None:
-            self.net.stop()
-            for ctl in self.net.controllers:  # a RemoteController still holds a shell
-                ctl.terminate()
-            for sw in self.switches.values():
-                run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", sw.name], check=False)
+            remove_network(self.net, self.links)
             self.net = None
+        self._lap("net_down_s", t)
         self.timings["down_s"] = time.perf_counter() - t0
 
     def __enter__(self) -> "MecNetwork":

@@ -19,6 +19,8 @@ BENCHES: dict[str, tuple[str, str, str]] = {
                 "re-steer latency and rate of the Network Manager, location events"),
     "probe": ("mec.bench.probe", "run",
               "the user probe's highest sustained request rate (loopback, no root)"),
+    "scale": ("mec.bench.scale", "run",
+              "bring-up, teardown, memory, idle CPU and move cost of generated rings"),
 }
 
 
