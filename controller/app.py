@@ -239,6 +239,8 @@ class NetworkManager(compat.BaseApp):
                 acts.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
             elif a[0] == "set_field":
                 acts.append(parser.OFPActionSetField(**{a[1]: a[2]}))
+            elif a[0] == "move":
+                acts.append(parser.NXActionRegMove(src_field=a[1], dst_field=a[2], n_bits=a[3]))
             elif a[0] == "pin":
                 acts.extend(self._pin_actions(parser, a[1]))
             else:

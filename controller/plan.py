@@ -50,6 +50,14 @@ SYN_ONLY = (TCP_SYN, TCP_SYN | TCP_ACK)
 SYN_ACK = (TCP_SYN | TCP_ACK, TCP_SYN | TCP_ACK)
 #: Safety net: a learned pin the controller never removed (it died) expires by itself.
 PIN_IDLE_S = 10
+#: Copy the UE's TCP source port into a scratch register (nothing reads it). OVS caches
+#: a translated flow in its datapath with every field an action read: this makes each
+#: connection's packets a datapath flow of their own, so a connection opened after a
+#: re-steer misses the cache and is translated against the switch's current tables.
+#: Without it one cached flow (TCP source port wildcarded) serves every connection
+#: opening, and OVS rewrites it only when its revalidator runs, some time AFTER it
+#: confirmed the re-steer's Barrier: a SYN in that window went to the previous replica.
+PER_CONNECTION = ("move", "tcp_src", "reg1", 16)
 
 
 @dataclass
@@ -57,7 +65,8 @@ class FlowSpec:
     """One flow: match fields are OFPMatch keyword arguments.
 
     ``actions``: ("output", port) | ("controller",) | ("set_field", name, value) |
-    ("pin", PinSpec); ``goto``: next table id or None.
+    ("move", src field, dst field, n_bits) | ("pin", PinSpec); ``goto``: next table id
+    or None.
     """
 
     dpid: int
@@ -143,8 +152,8 @@ def steer_flows(st: NetworkState, ue: Host, svc: Service,
         return None
     fwd = FlowSpec(
         ue.dpid, T_FWD, P_STEER, steer_match_fwd(ue, svc),
-        [("set_field", "eth_dst", replica.mac), ("set_field", "ipv4_dst", replica.ip),
-         ("output", port)],
+        [PER_CONNECTION, ("set_field", "eth_dst", replica.mac),
+         ("set_field", "ipv4_dst", replica.ip), ("output", port)],
         cookie=steer_cookie(st, FlowKind.STEER_FWD, ue, svc, replica))
     ret = FlowSpec(
         ue.dpid, T_FWD, P_STEER, steer_match_ret(ue, svc, replica),
@@ -173,8 +182,8 @@ def steer_syn_flows(st: NetworkState, ue: Host, svc: Service,
         return None
     syn = FlowSpec(
         ue.dpid, T_FWD, P_STEER_SYN, {**steer_match_fwd(ue, svc), "tcp_flags": SYN_ONLY},
-        [("set_field", "eth_dst", replica.mac), ("set_field", "ipv4_dst", replica.ip),
-         ("output", port)],
+        [PER_CONNECTION, ("set_field", "eth_dst", replica.mac),
+         ("set_field", "ipv4_dst", replica.ip), ("output", port)],
         cookie=steer_cookie(st, FlowKind.STEER_SYN, ue, svc, replica))
     pin = PinSpec(T_FWD, P_STEER_PIN, steer_cookie(st, FlowKind.STEER_PIN, ue, svc, replica),
                   svc.vip, svc.port, replica.mac, replica.ip, port)

@@ -15,6 +15,7 @@ Every name carries ``mec.core.config.PREFIX``; ``stop()`` removes exactly what w
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -88,13 +89,22 @@ class SiteNet:
         from mininet.net import Mininet
         from mininet.node import OVSSwitch, RemoteController
 
+        class _Controller(RemoteController):
+            """Mininet checks a remote controller with telnet and decodes its output (the
+            controller's binary OpenFlow HELLO) as UTF-8, which fails now and then
+            (UnicodeDecodeError): a plain TCP connect checks the same."""
+
+            def checkListening(self) -> None:
+                with socket.create_connection((self.ip, self.port), timeout=5):
+                    pass
+
         setLogLevel("warning")
         for i in range(1, self.n_sites + 1):  # a killed run leaves bridges behind
             subprocess.run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", self.sw_name(i)],
                            check=False, timeout=15)
         net = Mininet(controller=None, build=False, autoSetMacs=False, autoStaticArp=False)
         self.net = net
-        net.addController(RemoteController(config.name("c"), ip="127.0.0.1", port=self.ofp_port))
+        net.addController(_Controller(config.name("c"), ip="127.0.0.1", port=self.ofp_port))
         sws = []
         for i in range(1, self.n_sites + 1):
             sws.append(net.addSwitch(self.sw_name(i), cls=OVSSwitch, datapath="user",
