@@ -405,12 +405,33 @@ class EdgeManager:
         """Stop INSTANCE's container (kept, so it can be inspected or removed)."""
         self.client.containers.get(container_name(instance)).stop(timeout=timeout)
 
-    def remove(self, instance: str) -> None:
-        """Remove INSTANCE's container (stopping it first); no error if it is gone."""
+    def remove(self, instance: str, timeout: float = 30.0, interval: float = 0.05) -> None:
+        """Remove INSTANCE's container (killing it first); no error if it is gone.
+
+        Returns once the engine no longer has the container, so its name is free
+        for a new one: Docker's force remove answers after the kill and the
+        removal, and a removal already under way (409 "already in progress", a
+        concurrent remove) is waited for. TimeoutError if it is still there after
+        TIMEOUT seconds.
+        """
+        name = container_name(instance)
         try:
-            self.client.containers.get(container_name(instance)).remove(force=True)
+            self.client.containers.get(name).remove(force=True)
         except docker.errors.NotFound:
-            pass
+            return
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409 or "in progress" not in str(exc):
+                raise
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.client.containers.get(name)
+            except docker.errors.NotFound:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"container {name} on {self.name} still there "
+                                   f"{timeout:g} s after its removal")
+            time.sleep(interval)
 
     # --- status ----------------------------------------------------------------------
 

@@ -6,7 +6,11 @@ Manager, the user's site as the orchestrator last saw it (``site``) and, apart
 from it, what really serves the user (``serving``: the primary's cloudlet), and
 one `MoveRecord` per location event with how its handling ended (``ok`` or
 ``failed`` with a cause; ``pending`` while it runs). Every write of these
-happens under the deployment's ``lock``. The helpers here only read: the
+happens under the deployment's ``lock``, and so does every removal of a replica
+from the set together with the removal of its container: a container of the
+service exists on an engine only while its replica is in the set, while it is
+being started for the set, or (its removal failed) while its cloudlet is in
+``leftovers``. The helpers here only read: the
 instance name of a replica, the placement the replica set stands for, a
 one-replica copy of a spec (reactive migration keeps one).
 """
@@ -65,6 +69,11 @@ class Deployment:
     moves: list[MoveRecord] = field(default_factory=list)
     #: cloudlets a decision in progress relies on (a retire must not remove them)
     pinned: set[str] = field(default_factory=set)
+    #: cloudlets whose container of this service could not be removed (engine down): it is
+    #: removed before anything starts there again, and at undeploy
+    leftovers: set[str] = field(default_factory=set)
+    #: undeployed: a start still under way removes what it made instead of adding it
+    closed: bool = False
     #: Serialises decisions on this deployment (held briefly: never across a pull or launch).
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 

@@ -3,7 +3,11 @@
 A secondary or backup that stops answering is dropped (and, proactive, the
 replica set relocated); a primary that stops answering hands over to the backup
 (or the nearest healthy replica), the user's flows are switched to it, and the
-failure and its re-steer are timed events.
+failure and its re-steer are timed events. A dropped replica's container is
+removed with it (under the deployment's lock, after the re-steer): "not
+answering" is not "gone", and a container left running would hold the
+cloudlet's capacity, the service's port and the instance's name (the next start
+there would meet a 409 Conflict). If its engine is down, it is a leftover.
 
 One of the handlers `EdgeOrchestrator` is made of (`mec.orchestrator.orchestrator`
 says what they share).
@@ -19,12 +23,15 @@ class FailoverHandling:
 
     def _on_down(self, service: str, cloudlet: str) -> None:
         dep = self.deployments.get(service)
-        if dep is None or cloudlet not in dep.replicas:
+        if dep is None:
             return
         with dep.lock:
+            if cloudlet not in dep.replicas:
+                return
             failed = dep.replicas.get(cloudlet)
             if failed.role != PRIMARY:
                 dep.replicas.remove(cloudlet)
+                self._remove_instance(dep, cloudlet, "down")
                 self.events.emit("replica.removed", service=service, cloudlet=cloudlet)
                 if dep.strategy == "proactive":
                     if self.policy_hook:
@@ -47,6 +54,7 @@ class FailoverHandling:
                 dep.replicas.promote(new, self._order_from(new, [c for c in candidates
                                                                   if c != new]))
                 dep.replicas.remove(cloudlet)
+            self._remove_instance(dep, cloudlet, "down")
             self.events.emit("roles", service=service, roles=dep.replicas.roles())
             if dep.data:
                 dep.manager.start_sync(lambda: self._make_sync(dep))

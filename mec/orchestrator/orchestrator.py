@@ -190,9 +190,9 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
             placement = scheduler.place(self.policy, self.graph, self.statuses(), wanted, site,
                                         dep.history, predictor=self.predictor)
             extra["placement"] = list(placement.replicas)
-            created: list[str] = []
+            leftovers: dict[str, str] = {}
             try:
-                self._start_replicas(dep, placement.replicas, created)
+                self._start_replicas(dep, placement.replicas, leftovers)
                 for cloudlet in placement.replicas:
                     replicas.add(cloudlet, self.site_of(cloudlet), dep.instance(cloudlet),
                                  placement.role_of(cloudlet) or SECONDARY)
@@ -204,8 +204,8 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
                 if strategy == "proactive" and self.policy_hook:
                     self.nm.set_policy(spec.name, self._policy_map(dep))
             except BaseException:
-                for cloudlet in created:
-                    self.edges[cloudlet].remove(dep.instance(cloudlet))
+                for cloudlet in placement.replicas:
+                    self._remove_instance(dep, cloudlet, "deploy failed")
                 if spec.name in {s["name"] for s in self.nm.services()}:
                     self.nm.remove_service(spec.name)
                 raise
@@ -217,8 +217,15 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
         return dep
 
     def _start_replicas(self, dep: Deployment, cloudlets: tuple[str, ...] | list[str],
-                        created: list[str]) -> None:
-        """Pull (if needed), launch and wait for instances on CLOUDLETS, in parallel."""
+                        leftovers: dict[str, str]) -> None:
+        """Pull (if needed), launch and wait for instances on CLOUDLETS, in parallel.
+
+        CLOUDLETS hold no replica of DEP (decided under its lock). A container
+        still holding an instance's name is removed first (`_clear_leftover`,
+        noted in LEFTOVERS). If any start fails, every instance of CLOUDLETS is
+        removed (a create may have made a container even when the call failed)
+        and the error raised: a failed start leaves no container behind.
+        """
         def one(cloudlet: str) -> None:
             em = self.edges[cloudlet]
             if not em.has_image(dep.image_ref):
@@ -228,16 +235,68 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
                              wire_bytes=pull.wire_bytes)
             volumes, env = self._data_volume(dep, cloudlet)
             instance = dep.instance(cloudlet)
+            if self._clear_leftover(dep, cloudlet):
+                leftovers[cloudlet] = "removed"
             with self.events.span("replica.launch", service=dep.name, cloudlet=cloudlet):
                 em.deploy(instance, dep.image_ref, cpus=dep.spec.cpus or None, port=dep.port,
                           memory_mb=dep.spec.memory_mb or None, env=env, volumes=volumes,
                           service=dep.name)
-                created.append(cloudlet)
                 em.wait_ready(instance, timeout=60)
 
-        with ThreadPoolExecutor(max_workers=max(1, len(cloudlets))) as pool:
-            for future in [pool.submit(one, c) for c in cloudlets]:
-                future.result()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, len(cloudlets))) as pool:
+                for future in [pool.submit(one, c) for c in cloudlets]:
+                    future.result()
+        except BaseException:  # every start has ended (the pool waits): undo them all
+            for cloudlet in cloudlets:
+                self._remove_instance(dep, cloudlet, "start failed")
+            raise
+
+    # ================================================================== containers
+    def _remove_instance(self, dep: Deployment, cloudlet: str, reason: str) -> bool:
+        """Remove DEP's container on CLOUDLET; True once the engine no longer has it.
+
+        Called under DEP's lock together with the replica's removal from the set
+        (or for an instance that never joined it). Never raises: a removal that
+        fails (the engine is down or in trouble) is a ``replica.leftover`` event
+        with its error, and the cloudlet stays in ``dep.leftovers`` until the
+        next start there (`_clear_leftover`) or the undeploy removes it.
+        """
+        instance = dep.instance(cloudlet)
+        try:
+            self.edges[cloudlet].remove(instance)
+        except Exception as exc:  # noqa: BLE001 - a leftover is recorded, never hidden
+            with dep.lock:
+                dep.leftovers.add(cloudlet)
+            log.warning("%s: container %s on %s not removed (%s): %s", dep.name, instance,
+                        cloudlet, reason, exc)
+            self.events.emit("replica.leftover", service=dep.name, cloudlet=cloudlet,
+                             instance=instance, reason=reason, action="kept",
+                             error=f"{type(exc).__name__}: {exc}")
+            return False
+        with dep.lock:
+            dep.leftovers.discard(cloudlet)
+        return True
+
+    def _clear_leftover(self, dep: Deployment, cloudlet: str) -> bool:
+        """Before DEP's instance starts on CLOUDLET: remove a container still holding its name.
+
+        Such a container is in no replica set (a removal that failed, a start that
+        failed half-way, a run that crashed): it is never reused (it was dropped as
+        not answering, or never measured ready) but removed, waiting until it is
+        gone, and recorded (``replica.leftover`` with ``action="removed"``).
+        Returns whether there was one; raises when it cannot be removed (the start
+        would fail on its name).
+        """
+        em, instance = self.edges[cloudlet], dep.instance(cloudlet)
+        found = em.get(instance)
+        if found is not None:
+            em.remove(instance)
+            self.events.emit("replica.leftover", service=dep.name, cloudlet=cloudlet,
+                             instance=instance, state=found.state, action="removed")
+        with dep.lock:
+            dep.leftovers.discard(cloudlet)
+        return found is not None
 
     def _data_volume(self, dep: Deployment, cloudlet: str) -> tuple[Optional[dict], Optional[dict]]:
         if not dep.data:
@@ -407,12 +466,12 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
     # ================================================================== lifecycle
     def undeploy(self, service: str) -> None:
         dep = self.deployments.pop(service)
+        with dep.lock:  # a start still under way sees it and removes what it made
+            dep.closed = True
+            cloudlets = sorted({r.cloudlet for r in dep.replicas.all()} | dep.leftovers)
         dep.manager.stop()
-        for r in dep.replicas.all():
-            try:
-                self.edges[r.cloudlet].remove(r.instance)
-            except Exception as exc:  # noqa: BLE001 - the cloudlet may be dead
-                log.debug("remove %s: %s", r.instance, exc)
+        for cloudlet in cloudlets:  # a dead cloudlet's is reported as a leftover
+            self._remove_instance(dep, cloudlet, "undeploy")
         try:
             self.nm.remove_service(service)
         except Exception as exc:  # noqa: BLE001 - the controller may be gone already

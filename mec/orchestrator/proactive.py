@@ -62,7 +62,10 @@ class ProactiveHandling:
 
         Decided under the deployment's lock; the new instances are pulled and
         launched without it (a failover must not wait behind a pull), then
-        added and the surplus ones removed under the lock again.
+        added and the surplus ones removed (replica and container together)
+        under the lock again. A container left over on a cloudlet it starts on
+        is removed first and named in the span (``leftovers``); a failed start
+        leaves no container; an undeploy meanwhile has what it started removed.
         """
         dep = self.deployments.get(service)
         if dep is None:
@@ -71,6 +74,8 @@ class ProactiveHandling:
             site = dep.site  # the user may have moved on since this relocation was queued
         with self.events.span("proactive.relocate", service=dep.name, site=site) as extra:
             with dep.lock:
+                if dep.closed:
+                    return
                 exclude = dep.down()
                 try:
                     placement = scheduler.place(self.policy, self.graph, self.statuses(exclude),
@@ -87,15 +92,20 @@ class ProactiveHandling:
                 to_stop = [r.cloudlet for r in dep.replicas.all()
                            if r.cloudlet not in desired and r.role != PRIMARY]
                 extra.update(start=to_start, stop=to_stop)
-            created: list[str] = []
+            leftovers: dict[str, str] = {}
             try:
-                self._start_replicas(dep, to_start, created)
+                self._start_replicas(dep, to_start, leftovers)
             except Exception as exc:  # noqa: BLE001 - keep what runs; report the failure
                 extra["error"] = f"{type(exc).__name__}: {exc}"
-                for c in created:
-                    self.edges[c].remove(dep.instance(c))
-                to_start = []
+                to_start = []  # _start_replicas removed what it began
+            if leftovers:
+                extra["leftovers"] = leftovers
             with dep.lock:
+                if dep.closed:  # undeployed while starting: nobody would remove these
+                    for c in to_start:
+                        self._remove_instance(dep, c, "undeployed")
+                    extra["undeployed"] = True
+                    return
                 for c in to_start:
                     if c not in dep.replicas:
                         dep.replicas.add(c, self.site_of(c), dep.instance(c), SECONDARY)
@@ -103,7 +113,7 @@ class ProactiveHandling:
                     if (c in dep.replicas and dep.replicas.get(c).role != PRIMARY
                             and c not in dep.pinned):
                         dep.replicas.remove(c)
-                        self.edges[c].remove(dep.instance(c))
+                        self._remove_instance(dep, c, "relocated")
                 if dep.replicas.primary:
                     p = dep.replicas.primary.cloudlet
                     others = [r.cloudlet for r in dep.replicas.all() if r.role != PRIMARY]

@@ -81,7 +81,6 @@ class ReactiveHandling:
                                   float(answer.get("drain_s") or 0.0), fields))
             self.events.emit("roles", service=dep.name, roles=dep.replicas.roles())
             return
-        created = False
         try:
             if dep.image_source == "cached":
                 if not dst.has_image(dep.image_ref):
@@ -99,11 +98,12 @@ class ReactiveHandling:
                              export_s=result.export_s, transfer_s=result.transfer_s,
                              load_s=result.load_s)
             volumes, env = self._data_volume(dep, target)
-            with self.events.span("migration.launch", **fields):
+            with self.events.span("migration.launch", **fields) as x:
+                if self._clear_leftover(dep, target):
+                    x["leftover"] = "removed"
                 dst.deploy(instance, dep.image_ref, cpus=dep.spec.cpus or None, port=dep.port,
                            memory_mb=dep.spec.memory_mb or None, env=env, volumes=volumes,
                            service=dep.name)
-                created = True
             with self.events.span("migration.ready", **fields):
                 dst.wait_ready(instance, timeout=60)
             with self.events.span("migration.switch", **fields) as x:
@@ -111,13 +111,16 @@ class ReactiveHandling:
                 x["reroute_ms"] = answer["reroute_ms"]
                 drain_s = float(answer.get("drain_s") or 0.0)
         except Exception as exc:
-            if created:
-                dst.remove(instance)
+            self._remove_instance(dep, target, "migration failed")  # made or half-made
             self.events.emit("migration.failed", **fields, error=f"{type(exc).__name__}: {exc}",
                              note=f"{old_cloudlet} keeps serving")
             raise OrchestrationError(f"reactive migration of {dep.name} to {target} failed: "
                                      f"{exc}; {old_cloudlet} keeps serving") from exc
         with dep.lock:
+            if dep.closed:  # undeployed meanwhile: nobody would remove it
+                self._remove_instance(dep, target, "undeployed")
+                raise OrchestrationError(f"{dep.name} was undeployed during its migration "
+                                         f"to {target}")
             dep.replicas.add(target, self.site_of(target), instance, SECONDARY)
             dep.replicas.promote(target)
         # The user is served by the new instance from here: that is the migration time.
@@ -146,7 +149,7 @@ class ReactiveHandling:
             if old.role == PRIMARY or cloudlet in dep.pinned:
                 self.events.emit("migration.keep_old", **fields, reason="in use again")
                 return  # the user came back meanwhile: it serves (or will) again
-            with self.events.span("migration.stop_old", **fields):
+            with self.events.span("migration.stop_old", **fields) as x:
                 dep.replicas.remove(cloudlet)
-                self.edges[cloudlet].remove(old.instance)
+                x["removed"] = self._remove_instance(dep, cloudlet, "retired")
         self.events.emit("roles", service=service, roles=dep.replicas.roles())
