@@ -79,6 +79,20 @@ def test_plan_steering_rewrites_at_ue_ap():
             assert ("output", 0xFFFFFFFB) not in f.actions  # OFPP_FLOOD
 
 
+def test_ue_to_vip_rules_make_one_datapath_flow_per_connection():
+    """The UE's rules towards the VIP (base rewrite and drain SYN rule) read the TCP
+    source port, first, so OVS never serves two connections with one cached flow."""
+    st = state()
+    ue = st.host("ue1")
+    svc = st.service("web")
+    fwd, ret = plan.steer_flows(st, ue, svc)
+    syn, synack = plan.steer_syn_flows(st, ue, svc, "rb")
+    for f in (fwd, syn):
+        assert f.actions[0] == plan.PER_CONNECTION == ("move", "tcp_src", "reg1", 16)
+        assert f.match["ip_proto"] == plan.IPPROTO_TCP  # move's prerequisite
+    assert plan.PER_CONNECTION not in ret.actions + synack.actions
+
+
 def test_state_persistence_roundtrip(tmp_path):
     st = state()
     st.overrides[("web", "ue1")] = "rb"
