@@ -315,7 +315,9 @@ class DelayHop(Node):
         deadline = time.monotonic() + READY_TIMEOUT_S
         for line in lines:
             popen = line.popen
-            ready = select.select([popen.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]
+            poller = select.poll()  # not select(): a large network's descriptors pass 1024
+            poller.register(popen.stdout, select.POLLIN)
+            ready = poller.poll(1000 * max(0.0, deadline - time.monotonic()))
             first = popen.stdout.readline().decode(errors="replace") if ready else ""
             if not first.startswith("READY"):
                 popen.kill()
