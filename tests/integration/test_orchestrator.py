@@ -7,11 +7,14 @@ import pytest
 
 from mec.measure import metrics
 from mec.core.events import EventLog
+from mec.edge.manager import container_name
 from mec.orchestrator import EdgeOrchestrator, OrchestrationError
 from mec.measure.probe import ProbeProcess
 from mec.orchestrator.scheduler import ServiceSpec
 from mec.testbed import Testbed
 from topologies.loader import load
+
+from replica_engines import assert_engines_hold_the_replica_set
 
 pytestmark = pytest.mark.integration
 TOPO = Path(__file__).resolve().parents[2] / "topologies" / "paper.yaml"
@@ -52,6 +55,8 @@ def test_proactive_user_keeps_being_served_through_a_move(testbed, tmp_path):
         assert metrics.interruption_s(records) < 1.5
         kinds = [e.kind for e in orch.events.events()]
         assert "proactive.promote.end" in kinds
+        orch.wait_idle()
+        assert_engines_hold_the_replica_set(orch, dep)
 
 
 @pytest.mark.parametrize("source", ["cached", "registry", "edge"])
@@ -76,6 +81,7 @@ def test_reactive_migration_paths_time_every_phase(testbed, source):
         body = testbed.network.hosts["u1"].node.cmd(["curl", "-s", "-m", "3",
                                                      f"http://{dep.vip}:8080/"])
         assert body.strip() == "svc-c2"
+        assert_engines_hold_the_replica_set(orch, dep)
 
 
 def test_killing_the_primarys_cloudlet_promotes_the_backup(testbed):
@@ -91,6 +97,37 @@ def test_killing_the_primarys_cloudlet_promotes_the_backup(testbed):
                                                      f"http://{dep.vip}:8080/"])
         assert body.strip() == "svc-c2"
         assert any(e.kind == "failover.end" for e in orch.events.events())
+        # c1's engine is dead: its container could not be removed, and that is said
+        left = orch.events.wait_for("replica.leftover", timeout=5)
+        assert (left["cloudlet"], left["action"]) == ("c1", "kept") and left["error"]
+        assert dep.leftovers == {"c1"}
+        orch.wait_idle()
+        assert_engines_hold_the_replica_set(orch, dep, skip=frozenset({"c1"}))
+
+
+def test_a_replica_dropped_as_down_is_removed_and_started_again_afresh(testbed):
+    """What a real run met: a replica stops answering while its container still exists
+    (here: paused), the failover drops it, and the relocation that follows places a
+    replica on that cloudlet again. The old container must go with the replica (before:
+    the start failed with 409 Conflict on its name and the old one stayed, outside the set,
+    holding the cloudlet's capacity and the service's port)."""
+    with EdgeOrchestrator(testbed, events=testbed.events) as orch:
+        dep = orch.deploy(ServiceSpec("svc", "busybox", replicas=2), "u1", "proactive")
+        assert dep.replicas.roles() == {"c1": "primary", "c2": "backup"}
+        hung = orch.edges["c2"].client.containers.get(container_name("svc-c2"))
+        hung.pause()  # exists, answers nothing: the Service Manager reports it down
+        removed = orch.events.wait_for("replica.removed", timeout=15)
+        assert removed["cloudlet"] == "c2"
+        relocated = orch.events.wait_for("proactive.relocate.end", timeout=60,
+                                         after_seq=removed.seq)
+        assert "error" not in relocated.fields, relocated["error"]
+        assert relocated["start"] == ["c2"]
+        orch.wait_idle()
+        assert dep.replicas.roles() == {"c1": "primary", "c2": "backup"}
+        fresh = orch.edges["c2"].client.containers.get(container_name("svc-c2"))
+        assert fresh.id != hung.id and fresh.status == "running"
+        assert not [e for e in orch.events.events("replica.leftover")]  # none was met
+        assert_engines_hold_the_replica_set(orch, dep)
 
 
 def test_a_failing_reactive_migration_leaves_the_old_primary_serving(testbed):
@@ -107,6 +144,7 @@ def test_a_failing_reactive_migration_leaves_the_old_primary_serving(testbed):
         # what the orchestrator believes: the user is at s2, c1 serves, the move failed
         assert (dep.site, dep.serving, dep.moves[-1].outcome) == ("s2", "c1", "failed")
         assert orch.edges["c2"].instances() == []  # nothing half-made
+        assert_engines_hold_the_replica_set(orch, dep)
         body = testbed.network.hosts["u1"].node.cmd(["curl", "-s", "-m", "3",
                                                      f"http://{dep.vip}:8080/"])
         assert body.strip() == "svc-c1"

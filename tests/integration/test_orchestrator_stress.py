@@ -9,7 +9,9 @@ moves to a random neighbouring site, for DURATION seconds. Checked throughout an
 * every move has an outcome: the orchestrator's record of its location event ended
   ``ok`` or ``failed`` with a cause (none left pending once idle); a move without a
   location event is counted ``no_location``;
-* at the end every replica the orchestrator keeps has its container running, and a
+* at the end every replica the orchestrator keeps has its container running, every
+  engine's containers of a service are exactly its replicas there (listed by the service
+  label through the engine's own Docker client: no leaked container), and a
   request from each UE to its service's virtual IP is answered by its primary (the
   controller never steers to a retired container).
 
@@ -35,6 +37,8 @@ from mec.orchestrator import EdgeOrchestrator
 from mec.orchestrator.scheduler import ServiceSpec
 from mec.testbed import Testbed
 from topologies.loader import load
+
+from replica_engines import assert_engines_hold_the_replica_set
 
 pytestmark = pytest.mark.integration
 TOPO = Path(__file__).resolve().parents[2] / "topologies" / "ring6.yaml"
@@ -143,11 +147,14 @@ def test_many_users_moving_fast_keep_one_primary_and_every_move_has_an_outcome(t
                 names = {inst.name for inst in orch.edges[r.cloudlet].instances()
                          if inst.state == "running"}
                 assert r.instance in names, (ue, r, names)
+            # ... and the engines hold nothing of it outside the set (no leaked container)
+            assert_engines_hold_the_replica_set(orch, dep)
         total = sum(len(m) for m in made.values())
         answered = sum(sum(r.ok for r in log) for log in logs)
+        leftovers = Counter(e["action"] for e in events.events("replica.leftover"))
         print(f"stress: {len(ues)} UEs, {total} moves, outcomes {dict(per_move)}, "
               f"{answered}/{sum(len(l) for l in logs)} probe requests answered; causes of "
-              f"failed moves: {dict(causes)}")
+              f"failed moves: {dict(causes)}; leftover containers met: {dict(leftovers)}")
         assert sum(per_move.values()) == total  # every move has an outcome
         assert per_move["ok"] >= 0.8 * total, per_move
         unreachable = []
