@@ -53,6 +53,8 @@ LOG = logging.getLogger("controller.app")
 #: Marker in a message list: "send a Barrier here" (ordering, not waited on).
 ORDER = object()
 BARRIER_TIMEOUT_S = 5.0
+#: Packets of one host held for re-injection while its new location's flows are installed.
+MAX_SETTLING_PACKETS = 256
 MAX_EVENTS = 20000
 SAVE_DEBOUNCE_S = 0.05
 #: The running app (for the runner's exit handler).
@@ -152,6 +154,8 @@ class NetworkManager(compat.BaseApp):
         self._drains: dict[tuple[str, str], Drain] = {}
         #: (dpid, port) -> when its port status last said it came up (perf_counter)
         self._up_since: dict[tuple[int, int], float] = {}
+        #: host name -> packets to re-inject once its location's flows are confirmed
+        self._settling: dict[str, list[Callable[[], None]]] = {}
         self._drain_seq = 0
         self.state = self._load_state()
         if self.config.topology_file:
@@ -434,6 +438,12 @@ class NetworkManager(compat.BaseApp):
                         and not self._attached_later(host, dp.id, in_port):
                     self._move(host, dp.id, in_port, t_in, ts_in, None if is_arp else reinject,
                                signal="packet_in")
+                elif host is not None and not is_arp and host.name in self._settling \
+                        and (host.dpid, host.port) == (dp.id, in_port) \
+                        and len(self._settling[host.name]) < MAX_SETTLING_PACKETS:
+                    # the host's flows at this AP are on their way: this packet goes
+                    # through them once they are confirmed, not lost
+                    self._settling[host.name].append(reinject)
         if is_arp:
             a = pkt.get_protocol(arp.arp)
             if a is not None:
@@ -531,13 +541,17 @@ class NetworkManager(compat.BaseApp):
             signal=signal, ts_signal=ts_in, ts_packet_in=ts_in,
             resteered=resteered, install_ms=None, switches_touched=None)
 
+        waiting = self._settling[host.name] = []
+
         def done(group: BarrierGroup) -> None:
             with self.lock:
                 ev["install_ms"] = group.elapsed_ms
                 ev["switches_touched"] = len(group.touched)
                 ev["ts_installed"] = ts_in + (group.t_last - t_in)
-            if then is not None:
-                then()
+                if self._settling.get(host.name) is waiting:
+                    del self._settling[host.name]
+            for send in ([then] if then is not None else []) + waiting:
+                send()
 
         self._commit(work, t_in, done)
         LOG.info("location: %s %s:%d -> %s:%d%s", host.name, st.switch_name(old_dpid), old_port,

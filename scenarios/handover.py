@@ -21,7 +21,11 @@ strategy, each on a fresh testbed. Per move:
   requests sent after the switch that came from another instance than the new
   primary (proactive must give 0);
 * bytes: image bytes moved for this move (reactive: pulled or transferred;
-  proactive: pulled to relocate replicas, in the background).
+  proactive: pulled to relocate replicas, in the background);
+* radio_s, emulator_s: the move's emulated radio time (the topology's ``handover``)
+  and the emulator's own cost, measured apart; location_s: attach to the Network
+  Manager's location event (the access point's port status). What the MEC system
+  adds is the interruption beyond radio_s + emulator_s.
 
     sudo python3 scenarios/handover.py --strategy both --quick
     sudo python3 scenarios/handover.py --strategy reactive --image httpd --image-source edge
@@ -54,7 +58,8 @@ SOURCES = ("cached", "registry", "edge")
 IMAGES = ("busybox", "debian", "httpd")
 DEFAULT_REPS, QUICK_REPS = 10, 2
 METRICS = ("move_s", "interruption_s", "first_reply_s", "served_by_new_s", "switch_s",
-           "time_above_sla_s", "failed", "wrong_replica", "bytes")
+           "time_above_sla_s", "failed", "wrong_replica", "bytes", "radio_s", "emulator_s",
+           "location_s")
 COLUMNS = ("strategy", "source", "image", "move", "from_site", "to_site", "old", "new",
            "outcome", "cause", "requests", *METRICS, "interruption_censored")
 SPEC = SummarySpec(NAME, group_by=("strategy", "source"), metrics=METRICS)
@@ -200,7 +205,20 @@ def move_row(records: Sequence[Any], events: Sequence[Any], move: Any, end: floa
         "failed": metrics.failed(window),
         "wrong_replica": wrong,
         "bytes": moved,
+        **system_times(move, evs),
     }
+
+
+def system_times(move: Any, events: Sequence[Any]) -> dict[str, Optional[float]]:
+    """The move's radio time and the emulator's own cost apart (both measured by the
+    network; missing when the move did not say), and the location event's delay from the
+    attach (the Network Manager's signal, seen by the orchestrator as ``location``)."""
+    ms = lambda v: None if v is None else v / 1000  # noqa: E731
+    loc = next((e for e in events if e.kind == "location"), None)
+    seen = loc.get("t_packet_in") if loc is not None else None
+    return {"radio_s": ms(getattr(move, "radio_ms", None)),
+            "emulator_s": ms(getattr(move, "emulator_ms", None)),
+            "location_s": None if seen is None else seen - move.t_attached}
 
 
 # ---------------------------------------------------------------------- plots

@@ -4,11 +4,13 @@ A UE is wired at bring-up to each site of :func:`access_sites` (its start site, 
 start site's neighbours and every site its topology mobility names; all sites for a
 random walk). Inside the UE's namespace the links are the ports of one Linux bridge
 (``radio``) that carries the UE's address and MAC, so the UE keeps its address,
-routes and neighbour cache across moves; the ports are isolated (the UE never
+routes and neighbour cache across moves (an always-up port going nowhere keeps the
+bridge's carrier while no link is up); the ports are isolated (the UE never
 bridges two access points). Only the link to the serving site is up.
 
-A move (:meth:`Radio.handover`) flips which link is up with netlink calls on
-sockets opened in advance (about 0.3 ms each; `ovs-vsctl` del-port/add-port cost
+A move (:meth:`Radio.handover`) flips which link is up with one prepared netlink
+message per link end, on sockets opened in advance in the right namespaces
+(`LinkSwitch`; pyroute2 calls cost about 0.3 ms each, `ovs-vsctl` del-port/add-port
 20-100 ms on the same machine). The radio itself is explicit
 (`topologies.model.Handover`): break-before-make takes the old link down, waits
 ``radio_interruption_ms`` (a measured sleep: the UE has no radio link) and brings
@@ -23,7 +25,11 @@ its event says ``prepared=False``.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import socket
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -38,6 +44,11 @@ log = logging.getLogger(__name__)
 
 #: The bridge inside a UE's namespace that holds its address; its ports are the links.
 BRIDGE = "radio"
+CLONE_NEWNET = 0x40000000
+RTM_NEWLINK, NLMSG_ERROR, NLM_F_REQUEST, NLM_F_ACK, IFF_UP = 16, 2, 1, 4, 1
+#: A port of that bridge that is always up, the end of a veth pair going nowhere
+#: (see `Radio.setup`).
+HOLD = "hold"
 
 
 def access_sites(topology: Topology, ue: str) -> list[str]:
@@ -61,6 +72,64 @@ class _Port:
     switch_index: Optional[int]  # ifindex of the switch end (root namespace), hop links only
 
 
+class LinkSwitch:
+    """A netlink route socket in one network namespace that sets links up or down with one
+    prepared RTM_NEWLINK message each (32 bytes, built once per link and state)."""
+
+    def __init__(self, netns_path: Optional[str] = None):
+        self.sock = _route_socket(netns_path)
+        self._messages: dict[tuple[int, bool], bytes] = {}
+
+    def set(self, index: int, up: bool) -> None:
+        msg = self._messages.get((index, up))
+        if msg is None:
+            msg = self._messages[(index, up)] = _newlink(index, up)
+        self.sock.send(msg)
+        reply = self.sock.recv(4096)
+        kind, = struct.unpack_from("=H", reply, 4)
+        error, = struct.unpack_from("=i", reply, 16) if kind == NLMSG_ERROR else (0,)
+        if error:
+            raise OSError(-error, f"setting link {index} {'up' if up else 'down'}: "
+                                  f"{os.strerror(-error)}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _newlink(index: int, up: bool) -> bytes:
+    """RTM_NEWLINK asking an ack: nlmsghdr + ifinfomsg changing only IFF_UP."""
+    body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, IFF_UP if up else 0, IFF_UP)
+    return struct.pack("=IHHII", 16 + len(body), RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK,
+                       index, 0) + body
+
+
+def _route_socket(netns_path: Optional[str]) -> socket.socket:
+    """A NETLINK_ROUTE socket bound in NETNS_PATH (None: this thread's namespace)."""
+    if netns_path is None:
+        return _open_route_socket()
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(netns_path, os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {netns_path}")
+        try:
+            return _open_route_socket()
+        finally:
+            if libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back to the thread's namespace")
+    finally:
+        os.close(own)
+        os.close(target)
+
+
+def _open_route_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    sock.bind((0, 0))
+    sock.settimeout(5)
+    return sock
+
+
 class Radio:
     """The access links of one UE and the netlink sockets that flip them (see module doc)."""
 
@@ -72,6 +141,8 @@ class Radio:
         self._ports: dict[str, _Port] = {}
         self._ns: Optional[IPRoute] = None
         self._root: Optional[IPRoute] = None
+        self._flip_ns: Optional[LinkSwitch] = None
+        self._flip_root: Optional[LinkSwitch] = None
         self._bridge = 0
 
     @property
@@ -86,6 +157,8 @@ class Radio:
         """Move the UE's address onto the bridge, make every link a port of it, and leave
         only the serving site's link up (the namespace must have its name already)."""
         self._ns, self._root = IPRoute(netns=self.netns), IPRoute()
+        self._flip_ns = LinkSwitch(f"/var/run/netns/{self.netns}")
+        self._flip_root = LinkSwitch()
         ns = self._ns
         ns.link("add", ifname=BRIDGE, kind="bridge")
         self._bridge = ns.link_lookup(ifname=BRIDGE)[0]
@@ -96,6 +169,13 @@ class Radio:
                     prefixlen=addr["prefixlen"])
         ns.link("set", index=self._bridge, address=self.mac, state="up")
         ns.addr("add", index=self._bridge, address=self.ip, prefixlen=self.prefixlen)
+        # a port that is always up keeps the bridge's carrier while no link is: the UE's
+        # IP stack (neighbour cache, routes) outlives a handover, as a real UE's does
+        ns.link("add", ifname=HOLD, kind="veth", peer=f"{HOLD}-end")  # no dummy module here
+        ns.link("set", index=ns.link_lookup(ifname=f"{HOLD}-end")[0], state="up")
+        hold = ns.link_lookup(ifname=HOLD)[0]
+        ns.link("set", index=hold, master=self._bridge, state="up")
+        ns.brport("set", index=hold, isolated=1)
         for site in self._links:
             self._add_port(site)
 
@@ -115,22 +195,21 @@ class Radio:
         self._add_port(site)
 
     def close(self) -> None:
-        for sock in (self._ns, self._root):
+        for sock in (self._ns, self._root, self._flip_ns, self._flip_root):
             if sock is not None:
                 sock.close()
-        self._ns = self._root = None
+        self._ns = self._root = self._flip_ns = self._flip_root = None
 
     # ------------------------------------------------------------------ moves
     def _set(self, port: _Port, up: bool) -> None:
         """Bring PORT's link up or down: both ends when a hop sits between them, so that
         the access point's switch port sees its carrier change either way."""
-        assert self._ns is not None and self._root is not None
-        state = "up" if up else "down"
+        assert self._flip_ns is not None and self._flip_root is not None
         if up and port.switch_index is not None:
-            self._root.link("set", index=port.switch_index, state=state)
-        self._ns.link("set", index=port.ue_index, state=state)
+            self._flip_root.set(port.switch_index, True)
+        self._flip_ns.set(port.ue_index, up)
         if not up and port.switch_index is not None:
-            self._root.link("set", index=port.switch_index, state=state)
+            self._flip_root.set(port.switch_index, False)
 
     def handover(self, to_site: str, radio: Handover, event: MobilityEvent) -> MobilityEvent:
         """Make the radio move from the serving site to TO_SITE; fill EVENT's times."""

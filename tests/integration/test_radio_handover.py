@@ -54,8 +54,9 @@ def test_every_ue_is_wired_to_the_sites_it_may_use_with_one_link_up(testbed):
     assert [p["dpid"] for p in view["u1"]["ports"]] == [1, 2, 3]
     u1 = net.hosts["u1"].node
     up = [line.split()[0] for line in u1.cmd("ip -br link show master radio").splitlines()
-          if " UP " in f" {line} "]
-    assert len(up) == 1, u1.cmd("ip -br link")
+          if " UP " in f" {line} " and not line.startswith("hold")]
+    assert up == [net.radios["u1"].link("s1").intf_a.name + "@" + up[0].split("@")[1]], \
+        u1.cmd("ip -br link")
 
 
 def test_a_move_costs_the_emulator_at_most_2_ms_median_and_the_ue_is_served_there(testbed):
@@ -89,7 +90,8 @@ def test_the_location_comes_from_the_port_status_without_any_packet_from_the_ue(
         assert [(e["signal"], e["new"]["switch"]) for e in locs] == [("port_status", site)], locs
         delays.append(locs[0]["ts_signal"] - wall_minus_mono - ev.t_attached)
     # measured 2-8 ms on an idle 2-core machine; a loaded one (other runs) is given room
-    assert all(-0.002 < d < 1 for d in delays) and statistics.median(delays) < 0.05, delays
+    # (t_attached is stamped after the netlink call returns: a preempted mover stamps it late)
+    assert all(-0.05 < d < 1 for d in delays) and statistics.median(delays) < 0.05, delays
 
 
 def test_break_before_make_leaves_the_ue_without_a_link_for_the_radio_time(testbed):

@@ -141,3 +141,21 @@ def test_ratio_report_prints_n_and_missing_next_to_the_means():
          "metrics": {"served_by_new_s": stats(3.0, 3, 1)}}]}}}
     text = handover.ratio_report(summary)
     assert "(n=4)" in text and "(n=3, 1 missing)" in text and "100.0x" in text
+
+
+@dataclass
+class RadioMove(Move):
+    radio_ms: Optional[float] = None
+    emulator_ms: Optional[float] = None
+
+
+def test_a_row_carries_the_radio_and_the_emulator_apart_and_the_location_delay():
+    move = RadioMove(T_REQ, T_ATT, radio_ms=27.6, emulator_ms=1.2)
+    r = handover.move_row(log(served(10.05)), proactive_events(), move, END, NEW, 30.0,
+                          "proactive")
+    assert r["radio_s"] == pytest.approx(0.0276) and r["emulator_s"] == pytest.approx(0.0012)
+    assert r["location_s"] == pytest.approx(10.035 - T_ATT)  # location event minus attach
+    assert set(handover.COLUMNS) >= set(r)
+    # a move that did not measure them leaves them missing, never 0
+    r = row(log(served(10.05)), [])
+    assert r["radio_s"] is None and r["emulator_s"] is None and r["location_s"] is None
