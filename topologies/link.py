@@ -50,7 +50,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from mininet.link import Intf, Link
 from mininet.node import Node
@@ -412,6 +412,8 @@ class ShapedLink:
     intf_b: Intf  # the interface on node_b
     hop: Optional[DelayHop] = None
     links: List[Link] = field(default_factory=list)
+    #: the hop's configuration, when the caller deferred it (see `configure_links`)
+    pending: Optional[Callable[[], None]] = field(default=None, repr=False)
 
     @property
     def pids(self) -> List[int]:
@@ -462,14 +464,17 @@ def _netem_args(one_way_ms: float, jitter_sd_ms: float, loss_pct: float) -> List
 
 def add_shaped_link(net: Any, node_a: Node, node_b: Node, params: Any,
                     name: Optional[str] = None, seed: Optional[int] = None,
-                    running: Optional[bool] = None) -> ShapedLink:
+                    running: Optional[bool] = None, defer: bool = False) -> ShapedLink:
     """Link ``node_a`` and ``node_b`` in ``net`` with ``params`` (see module doc).
 
     ``name`` names the hop node (<= 10 chars, must carry the prefix; default
     PREFIX-x+counter). ``seed`` makes loss and jitter of the delay lines
     reproducible. ``running``: whether the network's switches run already (their new
     port is then added at once); None asks OVSDB, False is for a caller that builds the
-    network first (it saves one ``ovs-vsctl`` per end). Raises ShapedLinkError / netem.NoDelayMechanism rather than
+    network first (it saves one ``ovs-vsctl`` per end). ``defer``: only wire the link
+    (Mininet's part, which is not thread-safe) and leave the hop's configuration in
+    ``pending`` for `configure_links`, which configures many hops at once (with
+    ``running=False`` only). Raises ShapedLinkError / netem.NoDelayMechanism rather than
     build a link that lacks what was asked.
     """
     name = name or config.name(f"x{next(_counter)}")
@@ -489,11 +494,12 @@ def add_shaped_link(net: Any, node_a: Node, node_b: Node, params: Any,
                 _attach_if_running(intf.node, intf)
         return ShapedLink(name, "none", params, link.intf1, link.intf2, links=[link])
     mechanism = netem.delay_mechanism() if _needs_delay(params) else "none"
-    return _add_hop(net, node_a, node_b, params, name, seed, mechanism, running)
+    return _add_hop(net, node_a, node_b, params, name, seed, mechanism, running, defer)
 
 
 def _add_hop(net: Any, node_a: Node, node_b: Node, params: Any, name: str,
-             seed: Optional[int], mechanism: str, running: Optional[bool]) -> ShapedLink:
+             seed: Optional[int], mechanism: str, running: Optional[bool],
+             defer: bool = False) -> ShapedLink:
     if name in net.nameToNode:
         raise ShapedLinkError(f"a node named {name} already exists")
     queues = _allocate_queues(name, 2 if mechanism == "nfqueue" else 0)
@@ -505,35 +511,64 @@ def _add_hop(net: Any, node_a: Node, node_b: Node, params: Any, name: str,
     hop.segments = [seg_a, seg_b]
     shaped = ShapedLink(name, mechanism, params, seg_a.intf1, seg_b.intf2, hop=hop,
                         links=[seg_a, seg_b])
+    if defer:
+        if running is not False:
+            raise ShapedLinkError("only a link of a network not started yet can be deferred")
+        shaped.pending = lambda: _configure_hop(shaped, node_a, node_b, seed, running)
+        return shaped
     try:
-        hop_a, hop_b = seg_a.intf2, seg_b.intf1  # a->b enters at hop_a, leaves at hop_b
-        hop.setup_bridge(hop_a.name, hop_b.name, netfilter=mechanism == "nfqueue")
-        one_way = params.delay_ms / 2
-        jitter_sd = (params.jitter_ms or 0) / 2
-        loss = params.loss_pct or 0
-        netem_args = None
-        if mechanism == "nfqueue":
-            hop.divert([  # both lines start at once
-                hop.launch_line("a->b", hop_a.name, queues[0], one_way, jitter_sd, loss, seed),
-                hop.launch_line("b->a", hop_b.name, queues[1], one_way, jitter_sd, loss,
-                                None if seed is None else seed + 1)])
-        elif mechanism == "netem":
-            netem_args = _netem_args(one_way, jitter_sd, loss)
-        # Shape where the hop's bridge transmits: OVS's userspace datapath bypasses the
-        # qdiscs of its own ports (HTB there was measured to have no effect).
-        _batch(hop, "tc", egress_commands(hop_b.name, params.bw_mbps, params.queue_pkts, netem_args)
-               + egress_commands(hop_a.name, params.bw_mbps, params.queue_pkts, netem_args))
-        hop.record({"mechanism": mechanism, "intf_a": shaped.intf_a.name,
-                    "intf_b": shaped.intf_b.name, "node_a": node_a.name, "node_b": node_b.name})
-        for intf in (shaped.intf_a, shaped.intf_b) if running is not False else ():
-            _attach_if_running(intf.node, intf)
+        _configure_hop(shaped, node_a, node_b, seed, running)
     except BaseException:
         shaped.stop()
         net.nameToNode.pop(name, None)
         raise
-    LOG.info("shaped link %s: %s <-> %s via hop (%s; queues %s, pids %s)",
-             name, node_a.name, node_b.name, mechanism, shaped.queues, shaped.pids)
     return shaped
+
+
+def _configure_hop(shaped: ShapedLink, node_a: Node, node_b: Node, seed: Optional[int],
+                   running: Optional[bool]) -> None:
+    """Bridge, delay lines, shaping and record of a wired hop: commands in the hop's own
+    namespace only, so that many hops can be configured at once."""
+    hop, params, mechanism, queues = shaped.hop, shaped.params, shaped.mechanism, shaped.hop.queues
+    seg_a, seg_b = shaped.links
+    hop_a, hop_b = seg_a.intf2, seg_b.intf1  # a->b enters at hop_a, leaves at hop_b
+    hop.setup_bridge(hop_a.name, hop_b.name, netfilter=mechanism == "nfqueue")
+    one_way = params.delay_ms / 2
+    jitter_sd = (params.jitter_ms or 0) / 2
+    loss = params.loss_pct or 0
+    netem_args = None
+    if mechanism == "nfqueue":
+        hop.divert([  # both lines start at once
+            hop.launch_line("a->b", hop_a.name, queues[0], one_way, jitter_sd, loss, seed),
+            hop.launch_line("b->a", hop_b.name, queues[1], one_way, jitter_sd, loss,
+                            None if seed is None else seed + 1)])
+    elif mechanism == "netem":
+        netem_args = _netem_args(one_way, jitter_sd, loss)
+    # Shape where the hop's bridge transmits: OVS's userspace datapath bypasses the
+    # qdiscs of its own ports (HTB there was measured to have no effect).
+    _batch(hop, "tc", egress_commands(hop_b.name, params.bw_mbps, params.queue_pkts, netem_args)
+           + egress_commands(hop_a.name, params.bw_mbps, params.queue_pkts, netem_args))
+    hop.record({"mechanism": mechanism, "intf_a": shaped.intf_a.name,
+                "intf_b": shaped.intf_b.name, "node_a": node_a.name, "node_b": node_b.name})
+    for intf in (shaped.intf_a, shaped.intf_b) if running is not False else ():
+        _attach_if_running(intf.node, intf)
+    LOG.info("shaped link %s: %s <-> %s via hop (%s; queues %s, pids %s)",
+             shaped.name, node_a.name, node_b.name, mechanism, shaped.queues, shaped.pids)
+
+
+def configure_links(links: List[ShapedLink], workers: int = 8) -> None:
+    """Configure the deferred hops of LINKS, WORKERS at a time; raises the first failure
+    once all have ended (the caller removes the whole network then)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending = [link for link in links if link.pending is not None]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(pending))),
+                            thread_name_prefix="hop") as pool:
+        futures = [pool.submit(link.pending) for link in pending]
+    for link in pending:
+        link.pending = None
+    for future in futures:
+        future.result()
 
 
 def remove_network(net: Any, links: List[ShapedLink]) -> None:

@@ -36,7 +36,7 @@ from topologies.registry import RegistryServer
 from topologies.backends import Backend, get_backend
 from topologies.datapath import ovs_datapath
 from topologies.engine import DockerEngine
-from topologies.link import ShapedLink, add_shaped_link, remove_network
+from topologies.link import ShapedLink, add_shaped_link, configure_links, remove_network
 from topologies.mobility import MobilityEvent
 from topologies.radio import Radio, access_sites, ports_view
 from topologies.model import Topology, mac_for
@@ -198,12 +198,12 @@ class MecNetwork:
         for i, link in enumerate(topo.links):
             self.links.append(add_shaped_link(
                 net, self.switches[link.a], self.switches[link.b], link.params,
-                name=config.name(f"l{i}"), seed=self.seed + 2 * i, running=False))
+                name=config.name(f"l{i}"), seed=self.seed + 2 * i, running=False, defer=True))
         for j, (name, info) in enumerate(self.hosts.items()):
             params = topo.node(name).link
             shaped = add_shaped_link(net, info.node, self.switches[info.site], params,
                                      name=config.name(f"h{j}"), seed=self.seed + 1000 + 2 * j,
-                                     running=False)
+                                     running=False, defer=True)
             self.links.append(shaped)
             self._host_links[name] = shaped
             if info.kind == "ue":
@@ -211,10 +211,14 @@ class MecNetwork:
                 self.ue_site[name] = info.site
                 self._wire_ue(name, shaped)
         t = self._lap("links_s", t)
-        net.build()
-        net.start()
-        if self.controller:
-            self._reconnect_fast()
+        # the hops are configured (in their own namespaces) while the switches start
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hops") as hops:
+            configured = hops.submit(configure_links, self.links)
+            net.build()
+            net.start()
+            if self.controller:
+                self._reconnect_fast()
+            configured.result()
         t = self._lap("switches_s", t)
         run(["ip", "-batch", "-"], input="".join(  # one process for every namespace name
             f"netns attach {info.node.name} {info.node.pid}\n" for info in self.hosts.values()))
