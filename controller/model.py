@@ -14,6 +14,9 @@ from typing import Any
 
 HOST_KINDS: tuple[str, ...] = ("ue", "cloudlet", "cloud")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: Site and host names: text as people write it (topology files allow spaces, capitals,
+#: accents), 1-64 characters, no control characters, no surrounding spaces.
+_PLACE_RE = re.compile(r"^(?=\S)[^\x00-\x1f\x7f-\x9f]{1,64}(?<=\S)$")
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
@@ -122,6 +125,16 @@ def parse_name(value: Any, what: str) -> str:
     return value
 
 
+def parse_place_name(value: Any, what: str) -> str:
+    """A site or host name as the topology file writes it ("New York", "Ana's phone")."""
+    if not isinstance(value, str) or not _PLACE_RE.match(value):
+        raise RequestError(
+            f"{what}: name must be 1-64 characters without control characters or surrounding "
+            f"spaces (got {value!r})"
+        )
+    return value
+
+
 def parse_int(value: Any, what: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise RequestError(f"{what} must be an integer, got {value!r}")
@@ -175,7 +188,7 @@ def parse_topology(doc: Any) -> Topology:
     for i, s in enumerate(_list(doc.get("switches", []), "switches")):
         s = _obj(s, f"switches[{i}]")
         sw = Switch(
-            parse_name(_field(s, "name", f"switches[{i}]"), f"switches[{i}].name"),
+            parse_place_name(_field(s, "name", f"switches[{i}]"), f"switches[{i}].name"),
             parse_dpid(_field(s, "dpid", f"switches[{i}]"), f"switches[{i}].dpid"),
             parse_name(s["bridge"], f"switches[{i}].bridge") if "bridge" in s else "",
         )
@@ -213,7 +226,7 @@ def parse_topology(doc: Any) -> Topology:
         if kind not in HOST_KINDS:
             raise RequestError(f"{w}.kind must be one of {list(HOST_KINDS)}, got {kind!r}")
         host = Host(
-            parse_name(_field(h, "name", w), f"{w}.name"),
+            parse_place_name(_field(h, "name", w), f"{w}.name"),
             parse_ipv4(_field(h, "ip", w), f"{w}.ip"),
             parse_mac(_field(h, "mac", w), f"{w}.mac"),
             parse_dpid(_field(h, "dpid", w), f"{w}.dpid"),

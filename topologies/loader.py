@@ -16,7 +16,7 @@ File format (full reference with examples: ``docs/topology-format.md``)::
       slow: {bw_mbps: 10, delay_ms: 80}     # fields: bw_mbps delay_ms jitter_ms loss_pct queue_pkts
       mec: {delay_ms: 60}                   # overrides only delay_ms of built-in 'mec'
     sites:                       # required, non-empty list; one access-point switch each
-      - name: s1                 # required; [a-z][a-z0-9]{0,5}
+      - name: s1                 # required; any text, 1-64 characters ("New York")
         cloudlets:               # optional list
           - name: c1             # required
             cpus: 1.0            # optional (> 0), null = unlimited
@@ -56,9 +56,9 @@ import yaml
 
 from topologies import mobility as _mobility
 from topologies.model import (
-    BLOCK_HOSTS, CLOUD_BLOCK, CLOUDLET_BLOCK, DEFAULT_PROFILE, DEFAULT_SUBNET, NAME_RE, NAME_RULE,
+    BLOCK_HOSTS, CLOUD_BLOCK, CLOUDLET_BLOCK, DEFAULT_PROFILE, DEFAULT_SUBNET,
     HANDOVER_MODES, MAX_RADIO_INTERRUPTION_MS, PROFILES, UE_BLOCK, Cloud, Cloudlet, Handover, Link, LinkParams, MobilitySpec, Site, Topology,
-    TopologyError, UE, block_address, link_param_problems, type_name, vip_subnet_of,
+    TopologyError, UE, block_address, link_param_problems, name_problem, type_name, vip_subnet_of,
 )
 
 __all__ = ["load", "from_dict", "TopologyError"]
@@ -178,13 +178,11 @@ class _Builder:
         return value
 
     def name(self, value: Any, where: str) -> Optional[str]:
-        if not isinstance(value, str):
-            self.err(where, f"must be a name ({NAME_RULE}); got {_type_name(value)} {value!r}")
-            return None
-        if not NAME_RE.fullmatch(value):
-            self.rejected.add(value)
-            why = "too long" if len(value) > 6 and re.fullmatch(r"[a-z][a-z0-9]*", value) else "invalid name"
-            self.err(where, f"{why} {value!r} (names: {NAME_RULE}, so that interface names fit 15 characters)")
+        problem = name_problem(value)
+        if problem is not None:
+            if isinstance(value, str):
+                self.rejected.add(value)
+            self.err(where, problem)
             return None
         return value
 

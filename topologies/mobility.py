@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Collection, Iterable, Optional, Sequence, Union
 
-from topologies.model import NAME_RE, NAME_RULE, Topology, TopologyError
+from topologies.model import Topology, TopologyError, name_problem
 
 TRACE_HEADER = ("time_s", "ue", "site")
 
@@ -78,8 +78,8 @@ class MobilityEvent:
 def _check_moves(ue: str, moves: Sequence[tuple[Any, Any]], where: str,
                  sites: Optional[Collection[str]], start_site: Optional[str]) -> list[str]:
     errors: list[str] = []
-    if not isinstance(ue, str) or not NAME_RE.fullmatch(ue):
-        errors.append(f"{where}: bad UE name {ue!r} ({NAME_RULE})")
+    if name_problem(ue) is not None:
+        errors.append(f"{where}: bad UE name {ue!r}: {name_problem(ue)}")
     last_t: Optional[float] = None
     last_site = start_site
     for i, item in enumerate(moves):
@@ -167,8 +167,8 @@ def from_trace(path: Union[str, Path], topology: Optional[Topology] = None, *,
         if ues is not None and ue not in ues:
             errors.append(f"{where}: unknown UE {ue!r} (known UEs: {', '.join(ues) or 'none'})")
             continue
-        if not NAME_RE.fullmatch(ue):
-            errors.append(f"{where}: bad UE name {ue!r} ({NAME_RULE})")
+        if name_problem(ue) is not None:
+            errors.append(f"{where}: bad UE name {ue!r}: {name_problem(ue)}")
             continue
         if sites is not None and site not in sites:
             errors.append(f"{where}: unknown site {site!r} (known sites: {', '.join(sites)})")

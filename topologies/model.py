@@ -12,17 +12,21 @@ Shape of the network::
     site s1 --- link --- site s2 --- ...      (backbone graph of sites)
     each site: one access-point switch; its cloudlets (lan link) and UEs (access link)
 
-Naming rules (they keep every interface name within Linux's 15 characters):
-site and node names match ``[a-z][a-z0-9]{0,5}``; sites, cloudlets, UEs and the
-cloud share one namespace. Machine names are built as ``PREFIX-name``
-(``mec.core.config.name``); when that would not leave room for an ``-eth99``
-suffix (a long ``MEC_PREFIX``), an index-based short name ``PREFIX-index`` is used.
+Naming rules: a site or node name is written as people write it (spaces, capitals,
+accents, up to 64 characters; see :data:`NAME_RULE`); sites, cloudlets, UEs and the
+cloud share one namespace. Machine names (bridges, interfaces, namespaces) must fit
+Linux's 15 characters with an ``-eth99`` suffix, so they are derived
+(:func:`machine_rest`): a short name (``[a-z][a-z0-9]{0,5}``) that fits is used as is
+(``PREFIX-s1``); any other name becomes ``PREFIX-`` + its index among the node names +
+the first ASCII letters of its name (``mec-12newy`` for "New York" at index 12). The
+leading digit keeps derived names apart from short names, the index keeps them unique.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Iterator, Mapping, Optional, Union
 
@@ -30,9 +34,45 @@ import networkx as nx
 
 from mec.core import config
 
-#: Allowed site and node names (short: they end up in 15-character interface names).
+#: Short names: used in machine names as they are (``PREFIX-name`` fits 15 characters).
 NAME_RE = re.compile(r"[a-z][a-z0-9]{0,5}")
-NAME_RULE = "1-6 characters: a lower-case letter, then lower-case letters or digits"
+#: Longest site or node name.
+MAX_NAME = 64
+NAME_RULE = (f"any text of 1-{MAX_NAME} characters (spaces, capitals, accents allowed) "
+             "without control characters or leading/trailing spaces")
+
+
+def name_problem(value: object) -> Optional[str]:
+    """Why VALUE is not a valid site/node name (None when it is one)."""
+    if not isinstance(value, str):
+        return f"must be a name ({NAME_RULE}); got {type_name(value)} {value!r}"
+    if not value:
+        return f"empty name (names: {NAME_RULE})"
+    if len(value) > MAX_NAME:
+        return f"too long: {len(value)} characters (names: {NAME_RULE})"
+    if value != value.strip():
+        return f"leading or trailing space in {value!r} (names: {NAME_RULE})"
+    if any(unicodedata.category(ch).startswith("C") for ch in value):
+        return f"control character in {value!r} (names: {NAME_RULE})"
+    return None
+
+
+def ascii_letters(name: str) -> str:
+    """The ASCII letters of NAME, lower-case, accents dropped ("São Paulo" -> "saopaulo")."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return "".join(ch for ch in plain.lower() if "a" <= ch <= "z")
+
+
+def machine_rest(name: str, index: int, room: int) -> str:
+    """The part after ``PREFIX-`` of the machine name of NAME (node number INDEX), at most
+    ROOM characters: NAME itself when it is short (:data:`NAME_RE`) and fits, else INDEX
+    followed by as many of NAME's ASCII letters as fit."""
+    if NAME_RE.fullmatch(name) and len(name) <= room:
+        return name
+    digits = str(index)
+    if len(digits) > room:
+        raise ValueError(f"no machine name fits for node number {index} in {room} characters")
+    return digits + ascii_letters(name)[:room - len(digits)]
 #: Longest machine name (bridge / host) so that ``NAME-eth99`` fits in 15 characters.
 MAX_MACHINE_NAME = 15 - len("-eth99")
 
@@ -475,23 +515,24 @@ class Topology:
         names = self.node_names()
         if name not in names:
             raise self._unknown("node or site", name, names)
-        full = config.name(name)
-        if len(full) <= MAX_MACHINE_NAME:
-            return full
-        # index-based fallback: a digit after the prefix can never clash with a name
-        # (names start with a letter); unique because indexes are.
-        short = config.name(str(names.index(name)))
-        if len(short) > MAX_MACHINE_NAME:
-            raise ValueError(f"too many nodes for prefix {config.PREFIX!r}")
-        return short
+        room = MAX_MACHINE_NAME - len(config.name())
+        try:
+            return config.name(machine_rest(name, names.index(name), room))
+        except ValueError:
+            raise ValueError(f"too many nodes for prefix {config.PREFIX!r}") from None
+
+    def machine_names(self) -> dict[str, str]:
+        """Every site and node name -> its machine name (bridge or host), in file order."""
+        return {n: self._machine_name(n) for n in self.node_names()}
 
     def switch_name(self, site: str) -> str:
-        """OVS bridge name of ``site``'s access point: ``PREFIX-site`` (<= 9 chars, room for -eth99)."""
+        """OVS bridge name of ``site``'s access point: ``PREFIX-site`` or a derived name
+        (<= 9 chars, room for -eth99; see :func:`machine_rest`)."""
         self.site(site)
         return self._machine_name(site)
 
     def host_name(self, node: str) -> str:
-        """Mininet host name of a cloudlet/UE/cloud: ``PREFIX-name`` (<= 9 chars)."""
+        """Mininet host name of a cloudlet/UE/cloud: ``PREFIX-name`` or a derived name (<= 9 chars)."""
         self.node(node)
         return self._machine_name(node)
 

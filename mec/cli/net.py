@@ -48,12 +48,14 @@ def describe(topo: Topology) -> list[str]:
         for c in s.cloudlets:
             cap = f"cpus {c.cpus if c.cpus is not None else 'unlimited'}, memory " \
                   f"{f'{c.memory_mb} MB' if c.memory_mb is not None else 'unlimited'}"
-            lines.append(f"    cloudlet {c.name} {c.ip} ({cap}; link {c.link.describe()})")
+            lines.append(f"    cloudlet {c.name} [{topo.host_name(c.name)}] {c.ip} ({cap}; "
+                         f"link {c.link.describe()})")
         for u in topo.ues:
             if u.site == s.name:
-                lines.append(f"    UE {u.name} {u.ip} (link {u.link.describe()})")
+                lines.append(f"    UE {u.name} [{topo.host_name(u.name)}] {u.ip} (link {u.link.describe()})")
         if topo.cloud.site == s.name:
-            lines.append(f"    cloud {topo.cloud.name} {topo.cloud.ip} (link {topo.cloud.link.describe()})")
+            lines.append(f"    cloud {topo.cloud.name} [{topo.host_name(topo.cloud.name)}] {topo.cloud.ip} "
+                         f"(link {topo.cloud.link.describe()})")
     for link in topo.links:
         lines.append(f"  link {link.a} - {link.b}: {link.profile or 'custom'}, {link.params.describe()}")
     for m in from_topology(topo):

@@ -16,8 +16,10 @@ of their own.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 #: What a prefix may be: no ``-`` (the separator of machine names) and short enough
@@ -70,6 +72,21 @@ def name(rest: str = "") -> str:
     ``name("s1")`` is ``mec-s1``; ``name()`` is ``mec-``, what every such name starts with.
     """
     return f"{PREFIX}{NAME_SEP}{rest}"
+
+
+#: What Docker accepts in a container name (after its first character).
+_DOCKER_SAFE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def docker_safe(text: str) -> str:
+    """TEXT when Docker accepts it in a container name, else its ASCII letters and digits
+    (accents dropped, other characters as ``_``) and a short hash of TEXT that keeps two
+    such texts apart: ``"Milano Nord"`` -> ``Milano_Nord-3f2a1b``."""
+    if _DOCKER_SAFE.fullmatch(text):
+        return text
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-zA-Z0-9_.-]", "_", plain).strip("_.-") or "x"
+    return f"{slug}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
 
 
 def split_name(machine_name: str) -> tuple[str, str] | None:

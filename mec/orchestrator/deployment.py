@@ -82,8 +82,9 @@ class Deployment:
         return self.spec.name
 
     def instance(self, cloudlet: str) -> str:
-        """The container name of this service's replica on CLOUDLET."""
-        return f"{self.name}-{cloudlet}"
+        """The container name of this service's replica on CLOUDLET (a cloudlet name
+        Docker would refuse, e.g. with a space, is made safe: ``config.docker_safe``)."""
+        return f"{self.name}-{config.docker_safe(cloudlet)}"
 
     @property
     def serving(self) -> Optional[str]:

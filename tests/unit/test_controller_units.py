@@ -33,6 +33,13 @@ def ring(n: int = 6) -> dict:
     return {"switches": sw, "links": links, "hosts": hosts}
 
 
+def test_topology_takes_site_and_host_names_as_written():
+    topo = parse_topology({"switches": [{"name": "São Paulo", "dpid": 1, "bridge": "mec-0sao"}],
+                           "hosts": [{"name": "Ana's phone", "ip": "10.0.2.1",
+                                      "mac": "02:00:0a:00:02:01", "dpid": 1, "port": 1}]})
+    assert topo.switches[0].name == "São Paulo" and topo.hosts[0].name == "Ana's phone"
+
+
 def state() -> NetworkState:
     st = NetworkState()
     st.set_topology(parse_topology(ring()))
@@ -118,6 +125,9 @@ def test_state_persistence_roundtrip(tmp_path):
         {"name": "h", "ip": "1.2.3.4", "mac": "02:00:00:00:00:01", "dpid": 1, "port": 1,
          "kind": "phone"}]},
     {"bogus": []},
+    {"switches": [{"name": " New York", "dpid": 1}]},
+    {"switches": [{"name": "s1", "dpid": 1}], "hosts": [
+        {"name": "a\tb", "ip": "1.2.3.4", "mac": "02:00:00:00:00:01", "dpid": 1, "port": 1}]},
 ])
 def test_topology_validation_rejects(doc):
     with pytest.raises(RequestError) as e:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 from mec.cli import net as cli
+from mec.core import config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,7 @@ def test_check_list(capsys):
     assert run(["net", "check", "--list", str(REPO / "topologies" / "line2.yaml")]) == 0
     out = capsys.readouterr().out
     assert "  link s1 - s2: mec, 25 Mbit/s, 50 ms RTT\n" in out
-    assert "    cloudlet c2 10.0.1.2 (cpus unlimited, memory unlimited; link 1000 Mbit/s, 0 ms RTT)\n" in out
+    assert f"    cloudlet c2 [{config.PREFIX}-c2] 10.0.1.2 (cpus unlimited, memory unlimited; link 1000 Mbit/s, 0 ms RTT)\n" in out
     assert "  move at 5 s: u1 -> s2\n" in out
 
 
@@ -74,3 +75,22 @@ def test_a_subcommand_is_one_function(capsys):
 def test_shipped_files_all_pass(capsys):
     for path in sorted((REPO / "topologies").glob("*.yaml")):
         assert run(["net", "check", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_check_list_shows_real_names_and_their_machine_names(tmp_path, capsys):
+    f = tmp_path / "names.yaml"
+    f.write_text("""name: real names
+sites:
+  - {name: New York, cloudlets: [{name: Edge Manhattan}]}
+  - {name: São Paulo}
+ues: [{name: Ana's phone, site: New York}]
+links: [{a: New York, b: São Paulo}]
+mobility: {"Ana's phone": {moves: [[2, São Paulo]]}}
+""")
+    assert run(["net", "check", "--list", str(f)]) == 0
+    out = capsys.readouterr().out
+    p = config.PREFIX
+    assert f"  site New York: switch {p}-0newyo"[: len(f"  site New York: switch {p}-") + 9 - len(p) - 1] in out
+    assert "  link New York - São Paulo: mec" in out
+    assert f"    UE Ana's phone [{p}-3" in out
+    assert "  move at 2 s: Ana's phone -> São Paulo" in out

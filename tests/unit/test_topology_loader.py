@@ -37,9 +37,11 @@ BAD_FILES = {
         "{f}: mobility.u7: unknown UE 'u7' (known UEs: u1, u2)",
     ],
     'bad_names.yaml': [
-        "{f}: sites[0].name: too long 'station1' (names: 1-6 characters: a lower-case letter, then lower-case letters or digits, so that interface names fit 15 characters)",
-        "{f}: sites[1].name: invalid name 'S2' (names: 1-6 characters: a lower-case letter, then lower-case letters or digits, so that interface names fit 15 characters)",
-        "{f}: sites[1].cloudlets[0].name: invalid name 'edge-1' (names: 1-6 characters: a lower-case letter, then lower-case letters or digits, so that interface names fit 15 characters)",
+        "{f}: sites[0].name: empty name (names: any text of 1-64 characters (spaces, capitals, accents allowed) without control characters or leading/trailing spaces)",
+        "{f}: sites[1].name: leading or trailing space in ' Milano' (names: any text of 1-64 characters (spaces, capitals, accents allowed) without control characters or leading/trailing spaces)",
+        "{f}: sites[1].cloudlets[0].name: control character in 'edge\\tone' (names: any text of 1-64 characters (spaces, capitals, accents allowed) without control characters or leading/trailing spaces)",
+        "{f}: sites[2].name: too long: 76 characters (names: any text of 1-64 characters (spaces, capitals, accents allowed) without control characters or leading/trailing spaces)",
+        "{f}: sites[3].name: must be a name (any text of 1-64 characters (spaces, capitals, accents allowed) without control characters or leading/trailing spaces); got integer 12",
     ],
     'bad_subnet.yaml': [
         "{f}: subnet: bad subnet '10.0.0.1/16': 10.0.0.1/16 has host bits set (did you mean 10.0.0.0/16?); expected an IPv4 network like 10.0.0.0/16",

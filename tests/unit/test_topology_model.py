@@ -101,10 +101,48 @@ def test_long_prefix_falls_back_to_index_names(monkeypatch):
     monkeypatch.setattr(config, "PREFIX", "abcde")
     topo = from_dict({"name": "t", "sites": [{"name": "site12"}, {"name": "s2"}], "links": [{"a": "site12", "b": "s2"}],
                       "ues": [{"name": "phone1", "site": "s2"}]})
-    assert topo.switch_name("site12") == "abcde-0"  # abcde-site12 would be 12 > 9 characters
+    assert topo.switch_name("site12") == "abcde-0si"  # abcde-site12 would be 12 > 9 characters
     assert topo.switch_name("s2") == "abcde-s2"
-    assert topo.host_name("phone1") == "abcde-2"
+    assert topo.host_name("phone1") == "abcde-2ph"
     assert all(len(n) <= MAX_MACHINE_NAME for n in (topo.switch_name("site12"), topo.host_name("phone1")))
+
+
+REAL = {"name": "real names", "sites": [
+    {"name": "New York", "cloudlets": [{"name": "Edge New York"}]},
+    {"name": "New York 2"}, {"name": "São Paulo"}, {"name": "東京"}, {"name": "s1"}, {"name": "0"}],
+    "ues": [{"name": "Ana's phone", "site": "São Paulo"}],
+    "links": [{"a": "New York", "b": "New York 2"}, {"a": "New York 2", "b": "São Paulo"},
+              {"a": "São Paulo", "b": "東京"}, {"a": "東京", "b": "s1"}, {"a": "s1", "b": "0"}]}
+
+
+@pytest.mark.parametrize("prefix", ["mec", "mxl", "abcde"])
+def test_real_names_get_short_unique_machine_names(monkeypatch, prefix):
+    monkeypatch.setattr(config, "PREFIX", prefix)
+    topo = from_dict(REAL)
+    names = topo.machine_names()
+    assert list(names) == topo.node_names()
+    assert len(set(names.values())) == len(names)
+    assert all(config.is_ours(n) and len(n + "-eth99") <= 15 for n in names.values())
+    assert names["s1"] == f"{prefix}-s1"  # short names stay as they are
+    rest = {k: config.split_name(v)[1] for k, v in names.items()}
+    assert rest["New York"] == "0newyork"[: 9 - len(prefix) - 1]
+    assert rest["São Paulo"].startswith("2s" if len(prefix) < 5 else "2")
+    assert rest["東京"] == "3"  # no ASCII letters: the index alone
+    assert rest["0"] == "5"  # a name that is a number never takes another node's index
+
+
+def test_real_names_through_lookups_and_paths():
+    topo = from_dict(REAL)
+    assert topo.path("New York", "東京") == ["New York", "New York 2", "São Paulo", "東京"]
+    assert topo.cloudlet("Edge New York").site == "New York"
+    assert topo.ue("Ana's phone").site == "São Paulo"
+
+
+def test_docker_safe_container_names():
+    assert config.docker_safe("c1") == "c1"
+    a, b = config.docker_safe("Edge New York"), config.docker_safe("Edge New-York")
+    assert a.startswith("Edge_New_York-") and a != b
+    assert config.docker_safe("東京").startswith("x-")
 
 
 def test_graph_and_path_delays(ring6):
