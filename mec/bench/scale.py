@@ -21,7 +21,9 @@ measured:
 * Idle CPU over ``--idle-s`` seconds once up, nothing running in the network:
   ``idle_cpu_pct``, the project's processes' CPU time (utime+stime from
   /proc/PID/stat) in percent of one core; ``vswitchd_cpu_pct``, ovs-vswitchd's
-  (shared by every network on the machine, so an upper bound of ours);
+  (shared by every network on the machine, so an upper bound of ours;
+  ``vswitchd_baseline_cpu_pct`` is its CPU over a window of the same length just
+  before the start: the difference is what this network adds);
   ``machine_busy_pct``, the whole machine's (/proc/stat, all cores).
 * ``move_ms``: wall time of each ``MecNetwork.move()`` call (``--moves`` moves of UE
   u1 between s1 and s2) and ``move_emulator_ms`` where the move reports the
@@ -197,6 +199,14 @@ def measure(sites: int, idle_s: float, moves: int) -> dict[str, Any]:
 
     topo = ring(sites)
     row: dict[str, Any] = {"sites": sites, "load1": load1()}
+    vsw, base = vswitchd_pid(), None
+    if vsw:  # what ovs-vswitchd spends without this network (other networks, traffic)
+        c0, t0 = cpu_seconds(vsw), time.monotonic()
+        time.sleep(idle_s)
+        c1 = cpu_seconds(vsw)
+        if c0 is not None and c1 is not None:
+            base = round(100 * (c1 - c0) / (time.monotonic() - t0), 2)
+    row["vswitchd_baseline_cpu_pct"] = base
     avail0 = mem_available_mb()
     tb = Testbed(topo, controller="os-ken")
     t0 = time.perf_counter()
@@ -229,7 +239,8 @@ def summarize(sites: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Median and (min, max) of the runs of one size."""
     out: dict[str, Any] = {"sites": sites, "runs": len(runs)}
     for key in ("up_s", "down_s", "pss_mb", "mem_available_delta_mb", "idle_cpu_pct",
-                "vswitchd_cpu_pct", "move_ms_median", "move_emulator_ms_median", "load1"):
+                "vswitchd_cpu_pct", "vswitchd_baseline_cpu_pct", "move_ms_median",
+                "move_emulator_ms_median", "load1"):
         values = [r[key] for r in runs if r.get(key) is not None]
         out[key] = statistics.median(values) if values else None
         out[f"{key}_range"] = [min(values), max(values)] if values else None
