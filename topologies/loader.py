@@ -57,7 +57,7 @@ import yaml
 from topologies import mobility as _mobility
 from topologies.model import (
     BLOCK_HOSTS, CLOUD_BLOCK, CLOUDLET_BLOCK, DEFAULT_PROFILE, DEFAULT_SUBNET,
-    HANDOVER_MODES, MAX_RADIO_INTERRUPTION_MS, PROFILES, UE_BLOCK, Cloud, Cloudlet, Handover, Link, LinkParams, MobilitySpec, Site, Topology,
+    ATTACH_POLICIES, HANDOVER_MODES, MAX_RADIO_INTERRUPTION_MS, PROFILES, Attachment, project_lonlat, UE_BLOCK, Cloud, Cloudlet, Handover, Link, LinkParams, MobilitySpec, Site, Topology,
     TopologyError, UE, block_address, link_param_problems, name_problem, type_name, vip_subnet_of,
 )
 
@@ -65,8 +65,9 @@ __all__ = ["load", "from_dict", "TopologyError"]
 
 PARAM_KEYS = ("bw_mbps", "delay_ms", "jitter_ms", "loss_pct", "queue_pkts")
 TOP_KEYS = ("name", "description", "subnet", "vip_subnet", "profiles", "sites", "cloud", "ues", "links",
-            "handover", "mobility")
-SITE_KEYS = ("name", "cloudlets", "position")
+            "handover", "attachment", "mobility")
+SITE_KEYS = ("name", "cloudlets", "position", "lonlat", "coverage_m", "tx_power_dbm")
+ATTACHMENT_KEYS = ("policy", "margin", "min_dwell_s", "tx_power_dbm", "ref_loss_db", "path_loss_exponent")
 CLOUDLET_KEYS = ("name", "cpus", "memory_mb", "ip", "link")
 UE_KEYS = ("name", "site", "ip", "link", "handover")
 HANDOVER_KEYS = ("radio_interruption_ms", "mode")
@@ -212,6 +213,7 @@ class _Builder:
         self.subnet, self.vip_net = self.parse_subnets(top)
         self.profiles = self.parse_profiles(top.get("profiles"))
         self.handover = self.parse_handover(top.get("handover"), "handover", Handover())
+        self.attachment = self.parse_attachment(top.get("attachment"))
         self.names: dict[str, str] = {}  # node/site name -> entry path that defined it
         self.ips: dict[ipaddress.IPv4Address, str] = {}
         sites = self.parse_sites(top.get("sites"))
@@ -224,16 +226,42 @@ class _Builder:
         mobility = self.parse_mobility(top.get("mobility"), ues, links)
         if self.errors:
             raise TopologyError(self.errors)
+        projected = project_lonlat({s["name"]: s["lonlat"] for s in sites if s["lonlat"] is not None})
         built_sites = tuple(
             Site(s["name"], tuple(Cloudlet(c["name"], s["name"], c["ip"], c["cpus"], c["memory_mb"], c["link"])
-                                  for c in s["cloudlets"]), s["position"])
+                                  for c in s["cloudlets"]), projected.get(s["name"], s["position"]),
+                 s["lonlat"], s["coverage_m"], s["tx_power_dbm"])
             for s in sites)
         return Topology(
             name=name.strip(), source=self.source, subnet=self.subnet, sites=built_sites,
             ues=tuple(UE(u["name"], u["site"], u["ip"], u["link"], u["handover"]) for u in ues),
             cloud=Cloud(cloud["name"], cloud["site"], cloud["ip"], cloud["link"]),
             links=tuple(links), vip_subnet=self.vip_net, mobility=tuple(mobility), profiles=dict(self.profiles),
-            handover=self.handover)
+            handover=self.handover, attachment=self.attachment)
+
+    def parse_attachment(self, raw: Any) -> Attachment:
+        """The ``attachment:`` mapping: how a UE with a position picks its access point."""
+        if raw is None:
+            return Attachment()
+        m = self.mapping(raw, "attachment", ATTACHMENT_KEYS)
+        if m is None:
+            return Attachment()
+        values = {}
+        if "policy" in m:
+            if m["policy"] not in ATTACH_POLICIES:
+                self.err("attachment.policy", f"unknown policy {m['policy']!r} (allowed: {', '.join(ATTACH_POLICIES)})")
+            else:
+                values["policy"] = m["policy"]
+        limits = {"margin": (0, 1e6), "min_dwell_s": (0, 86400), "tx_power_dbm": (-100, 100),
+                  "ref_loss_db": (0, 200), "path_loss_exponent": (1, 10)}
+        for key, (lo, hi) in limits.items():
+            if key in m:
+                if _is_num(m[key]) and lo <= m[key] <= hi:
+                    values[key] = float(m[key])
+                else:
+                    self.err(f"attachment.{key}", f"must be a number, {lo:g} <= {key} <= {hi:g}; got "
+                                                  f"{_type_name(m[key])} {m[key]!r}")
+        return Attachment(**values)
 
     def parse_handover(self, raw: Any, where: str, base: Handover) -> Handover:
         """A ``handover:`` mapping over BASE (the default, or the topology's for a UE)."""
@@ -373,11 +401,42 @@ class _Builder:
                 if node:
                     cloudlets.append(node)
             sites.append({"name": name, "cloudlets": cloudlets,
-                          "position": self.position(m.get("position"), f"{where}.position")})
+                          "position": self.position(m.get("position"), f"{where}.position"),
+                          "lonlat": self.lonlat(m.get("lonlat"), f"{where}.lonlat"),
+                          "coverage_m": self.positive(m.get("coverage_m"), f"{where}.coverage_m", 1e7, "metres"),
+                          "tx_power_dbm": self.positive(m.get("tx_power_dbm"), f"{where}.tx_power_dbm", 100, "dBm",
+                                                        low=-100)})
+            if "position" in m and "lonlat" in m:
+                self.err(where, "give position (metres) or lonlat (degrees), not both")
+            if "coverage_m" in m and "position" not in m and "lonlat" not in m:
+                self.err(f"{where}.coverage_m", "an access point with coverage needs a position or lonlat")
+        kinds = {k for s in raw if isinstance(s, dict) for k in ("position", "lonlat") if k in s}
+        if len(kinds) > 1:
+            self.err("sites", "some sites give position (metres), others lonlat (degrees): use one kind for all")
         return sites
 
+    def lonlat(self, value: Any, where: str) -> Optional[tuple[float, float]]:
+        """A site's ``[longitude, latitude]`` in degrees, or None."""
+        if value is None:
+            return None
+        if not (isinstance(value, list) and len(value) == 2 and all(map(_is_num, value))
+                and -180 <= value[0] <= 180 and -90 <= value[1] <= 90):
+            self.err(where, f"must be [longitude, latitude] in degrees (-180..180, -90..90); got "
+                            f"{_type_name(value)} {value!r}")
+            return None
+        return (float(value[0]), float(value[1]))
+
+    def positive(self, value: Any, where: str, high: float, unit: str, low: float = 0) -> Optional[float]:
+        """An optional number in (LOW, HIGH] (a radius, a power), or None."""
+        if value is None:
+            return None
+        if not (_is_num(value) and low < value <= high):
+            self.err(where, f"must be a number of {unit}, {low:g} < x <= {high:g}; got {_type_name(value)} {value!r}")
+            return None
+        return float(value)
+
     def position(self, value: Any, where: str) -> Optional[tuple[float, float]]:
-        """A site's drawing position ``[x, y]`` (any unit; `mec view` scales it), or None."""
+        """A site's position ``[x, y]`` in metres (`mec view` scales it), or None."""
         if value is None:
             return None
         if not (isinstance(value, list) and len(value) == 2 and all(map(_is_num, value))):

@@ -25,6 +25,7 @@ leading digit keeps derived names apart from short names, the index keeps them u
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field, fields, replace
@@ -260,12 +261,70 @@ class Handover:
 
 @dataclass(frozen=True)
 class Site:
-    """An access point (one OVS switch) with the cloudlets attached to it; ``position``
-    is where `mec view` draws it (``[x, y]`` from the file, None: a computed layout)."""
+    """An access point (one OVS switch) with the cloudlets attached to it.
+
+    ``position``: where it stands, ``(x, y)`` in metres on the plane UEs move in (from the
+    file's ``position``, or projected from its ``lonlat``; see :func:`project_lonlat`);
+    `mec view` draws it there (None: a computed layout). ``lonlat``: (longitude,
+    latitude) in degrees when the file gave them. ``coverage_m``: radio range in metres
+    (None: not an access point for position-based attachment). ``tx_power_dbm``: its
+    transmit power for the ``strongest`` attachment policy (None: the policy's default).
+    """
 
     name: str
     cloudlets: tuple[Cloudlet, ...] = ()
     position: Optional[tuple[float, float]] = None
+    lonlat: Optional[tuple[float, float]] = None
+    coverage_m: Optional[float] = None
+    tx_power_dbm: Optional[float] = None
+
+
+#: Attachment policies of a UE moving on the plane.
+ATTACH_POLICIES = ("nearest", "strongest")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """How a UE with a position picks its access point (docs/mobility.md).
+
+    Among the access points whose ``coverage_m`` reaches the UE, ``nearest`` scores each
+    by minus its distance (``margin`` in metres), ``strongest`` by its received power in
+    dBm under the log-distance path-loss model (``margin`` in dB):
+    ``P = tx_power_dbm - ref_loss_db - 10 * path_loss_exponent * log10(d / 1 m)``
+    (Rappaport, *Wireless Communications*, 2nd ed., Sec. 4.9.1; 40 dB at 1 m is free
+    space at 2.4 GHz). Hysteresis: the UE hands over only to an access point better than
+    the serving one by more than ``margin``, and not within ``min_dwell_s`` of its last
+    attachment; out of the serving one's range it goes to the best in range at once, or
+    is detached when none reaches it.
+    """
+
+    policy: str = "nearest"
+    margin: float = 0.0
+    min_dwell_s: float = 0.0
+    tx_power_dbm: float = 20.0
+    ref_loss_db: float = 40.0
+    path_loss_exponent: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.policy not in ATTACH_POLICIES:
+            raise ValueError(f"attachment policy {self.policy!r}: use one of {', '.join(ATTACH_POLICIES)}")
+
+
+#: Mean Earth radius (IUGG), metres.
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def project_lonlat(points: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """(x, y) metres of (longitude, latitude) points: equirectangular projection about
+    their mean point (x east, y north; good to a fraction of a percent over a city or a
+    country, stretched at continental scale)."""
+    if not points:
+        return {}
+    lon0 = sum(p[0] for p in points.values()) / len(points)
+    lat0 = sum(p[1] for p in points.values()) / len(points)
+    k = math.pi / 180 * EARTH_RADIUS_M
+    return {n: (round((lon - lon0) * k * math.cos(math.radians(lat0)), 3), round((lat - lat0) * k, 3))
+            for n, (lon, lat) in points.items()}
 
 
 @dataclass(frozen=True)
@@ -389,6 +448,7 @@ class Topology:
     mobility: tuple[MobilitySpec, ...] = ()
     profiles: Mapping[str, LinkParams] = field(default_factory=lambda: dict(PROFILES), hash=False)
     handover: Handover = Handover()
+    attachment: Attachment = Attachment()
 
     def __post_init__(self) -> None:
         if self.vip_subnet is None:
@@ -449,6 +509,10 @@ class Topology:
             if n.name == name:
                 return n
         raise self._unknown("node", name, [n.name for n in self.hosts()])
+
+    def access_points(self) -> tuple[Site, ...]:
+        """Sites with a position and a coverage radius (position-based attachment)."""
+        return tuple(s for s in self.sites if s.position is not None and s.coverage_m)
 
     def handover_of(self, ue: str) -> Handover:
         """UE's radio handover: its own ``handover`` or else the topology's."""

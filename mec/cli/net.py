@@ -155,6 +155,64 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Turn a Topology Zoo GraphML file or a topohub network into a checked topology file."""
+    import yaml
+
+    from topologies.loader import from_dict
+    from topologies.zoo import ImportOptions, read_source, to_topology_data
+
+    opts = ImportOptions(speed_mps=args.speed, per_hop_ms=args.per_hop_ms,
+                         default_delay_ms=args.default_delay_ms, profile=args.profile,
+                         bw_mbps=args.bw, bw_from_graph=args.bw_from_graph,
+                         cloudlets=args.cloudlets, cloud_site=args.cloud_site, ues=args.ues,
+                         ue_sites=args.ue_at or [])
+    try:
+        data = to_topology_data(read_source(args.source), opts)
+        topo = from_dict(data, args.output)  # validated before anything is written
+    except TopologyError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        print(f"mec net import: nothing written to {args.output}", file=sys.stderr)
+        return 2
+    with open(args.output, "w", encoding="utf-8") as out:
+        yaml.safe_dump(data, out, allow_unicode=True, sort_keys=False, width=120, default_flow_style=None)
+    delays = [link.params.delay_ms for link in topo.links]
+    print(f"{args.output}: {topo.summary()}; link delay_ms (round trip) min {min(delays, default=0):g}, "
+          f"median {sorted(delays)[len(delays) // 2] if delays else 0:g}, max {max(delays, default=0):g}")
+    return 0
+
+
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="import a Topology Zoo GraphML file or a topohub network",
+                       description="Write a topology file from SOURCE: a GraphML file in the "
+                       "Internet Topology Zoo's format, or topohub:GROUP/NAME (e.g. "
+                       "topohub:topozoo/Abilene). Sites keep their real names; a link's delay_ms "
+                       "is the round trip over fibre along the great circle. Nothing is written "
+                       "on error (exit 2).")
+    p.add_argument("source", metavar="SOURCE", help="GraphML file or topohub:GROUP/NAME")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.yaml", help="topology file to write")
+    p.add_argument("--speed", type=float, default=2e8, metavar="M_PER_S",
+                   help="propagation speed in fibre (default 2e8 m/s)")
+    p.add_argument("--per-hop-ms", type=float, default=0.0, metavar="MS",
+                   help="added to every link's round trip (switching, queueing; default 0)")
+    p.add_argument("--default-delay-ms", type=float, default=None, metavar="MS",
+                   help="round trip of links with an end without coordinates (default: refuse)")
+    p.add_argument("--profile", default="mec", help="link profile of every link (default mec)")
+    p.add_argument("--bw", type=float, default=None, metavar="MBPS", help="bandwidth of every link")
+    p.add_argument("--bw-from-graph", action="store_true",
+                   help="bandwidth from the edges' LinkSpeedRaw (bit/s) where present")
+    p.add_argument("--cloudlets", type=int, default=None, metavar="N",
+                   help="cloudlets only at the N most central sites (default: one per site)")
+    p.add_argument("--cloud-site", default=None, metavar="SITE",
+                   help="site of the cloud (default: the most central, by closeness over delay)")
+    p.add_argument("--ues", type=int, default=1, metavar="N",
+                   help="one UE at each of the N most central sites (default 1)")
+    p.add_argument("--ue-at", action="append", metavar="SITE",
+                   help="put a UE at SITE (repeatable; replaces --ues)")
+    p.set_defaults(func=cmd_import)
+
+
 def _stop_on_sigterm(owner: int):
     """SIGTERM stops `mec net up` like Ctrl-C; a forked child (a library's helper
     process) that inherits the handler just ends, without tearing anything down."""
@@ -202,7 +260,7 @@ def _add_up(sub: argparse._SubParsersAction) -> None:
 
 
 #: One function per ``mec net`` subcommand; each adds its parser to the given subparsers.
-NET_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_check, _add_up]
+NET_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_check, _add_up, _add_import]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
