@@ -237,7 +237,8 @@ def measure(sites: int, idle_s: float, moves: int) -> dict[str, Any]:
 
 def summarize(sites: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Median and (min, max) of the runs of one size."""
-    out: dict[str, Any] = {"sites": sites, "runs": len(runs)}
+    out: dict[str, Any] = {"sites": sites, "runs": len(runs),
+                           "failed": sum(1 for r in runs if "error" in r)}
     for key in ("up_s", "down_s", "pss_mb", "mem_available_delta_mb", "idle_cpu_pct",
                 "vswitchd_cpu_pct", "vswitchd_baseline_cpu_pct", "move_ms_median",
                 "move_emulator_ms_median", "load1"):
@@ -272,14 +273,19 @@ def run(args: argparse.Namespace) -> int:
         for i in range(args.repeat):
             if not args.json:
                 print(f"ring of {sites} sites, run {i + 1}/{args.repeat} ...", flush=True)
-            mine.append(measure(sites, idle_s, moves))
+            try:
+                mine.append(measure(sites, idle_s, moves))
+            except Exception as exc:  # noqa: BLE001 - a failed run is counted and named
+                log.exception("ring of %d sites failed", sites)
+                mine.append({"sites": sites, "error": f"{type(exc).__name__}: {exc}"})
         runs += mine
         sizes_out.append(summarize(sites, mine))
     result = {"prefix": config.PREFIX, "cores": os.cpu_count(), "sizes": sizes_out,
               "runs": runs}
+    failed = sum(s["failed"] for s in sizes_out)
     if args.json:
         print(json.dumps(result, indent=1))
-        return 0
+        return 1 if failed else 0
     fmt = lambda v: "-" if v is None else f"{v:g}"  # noqa: E731
     print(f"{'sites':>5}{'up s':>8}{'down s':>8}{'PSS MB':>9}{'/site':>7}{'MemAvail MB':>12}"
           f"{'idle CPU %':>11}{'vswitchd %':>11}{'move ms':>9}{'load1':>7}")
@@ -289,4 +295,7 @@ def run(args: argparse.Namespace) -> int:
               f"{fmt(s['mem_available_delta_mb']):>12}{fmt(s['idle_cpu_pct']):>11}"
               f"{fmt(s['vswitchd_cpu_pct']):>11}{fmt(s['move_ms_median']):>9}"
               f"{fmt(s['load1']):>7}")
-    return 0
+    for r in runs:
+        if "error" in r:
+            print(f"FAILED: ring of {r['sites']} sites: {r['error']}")
+    return 1 if failed else 0

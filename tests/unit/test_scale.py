@@ -86,7 +86,7 @@ def test_summary_gives_median_and_range():
     runs = [{"up_s": 3.0, "down_s": 1.0}, {"up_s": 5.0, "down_s": None},
             {"up_s": 4.0, "down_s": 2.0}]
     s = scale.summarize(12, runs)
-    assert s["sites"] == 12 and s["runs"] == 3
+    assert s["sites"] == 12 and s["runs"] == 3 and s["failed"] == 0
     assert s["up_s"] == 4.0 and s["up_s_range"] == [3.0, 5.0]
     assert s["down_s"] == 1.5 and s["down_s_range"] == [1.0, 2.0]
     assert s["pss_mb"] is None and s["pss_mb_range"] is None  # not measured: missing
@@ -108,3 +108,8 @@ def test_quick_and_sizes_options():
     scale.add_arguments(p)
     assert p.parse_args([]).sizes == "3,12,24,48,96"
     assert p.parse_args(["--quick"]).quick
+
+
+def test_a_failed_run_is_counted_not_averaged():
+    s = scale.summarize(3, [{"up_s": 2.0}, {"sites": 3, "error": "TimeoutError: registry"}])
+    assert s["failed"] == 1 and s["up_s"] == 2.0 and s["up_s_range"] == [2.0, 2.0]
