@@ -54,6 +54,7 @@ from typing import Any, Optional, Union
 import networkx as nx
 import yaml
 
+from topologies import coverage as _coverage
 from topologies import mobility as _mobility
 from topologies.model import (
     BLOCK_HOSTS, CLOUD_BLOCK, CLOUDLET_BLOCK, DEFAULT_PROFILE, DEFAULT_SUBNET,
@@ -74,7 +75,7 @@ HANDOVER_KEYS = ("radio_interruption_ms", "mode")
 CLOUD_KEYS = ("name", "site", "ip", "link")
 LINK_KEYS = ("a", "b", "profile") + PARAM_KEYS
 NODE_LINK_KEYS = ("profile",) + PARAM_KEYS
-MOBILITY_KEYS = ("moves", "random_walk", "trace")
+MOBILITY_KEYS = ("moves", "random_walk", "trace", "positions", "associations")
 WALK_KEYS = ("interval_s", "count", "seed", "start")
 PROFILE_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MIN_MEMORY_MB = 16
@@ -218,6 +219,7 @@ class _Builder:
         self.ips: dict[ipaddress.IPv4Address, str] = {}
         sites = self.parse_sites(top.get("sites"))
         self.site_names = [s["name"] for s in sites if s["name"] is not None]
+        self.has_access_points = any(s["coverage_m"] and (s["position"] or s["lonlat"]) for s in sites)
         ues = [u for u in (self.parse_node(v, f"ues[{i}]", UE_KEYS, "ue")
                            for i, v in enumerate(self.listing(top.get("ues"), "ues", "UE mappings"))) if u]
         cloud = self.parse_cloud(top.get("cloud"))
@@ -262,6 +264,25 @@ class _Builder:
                     self.err(f"attachment.{key}", f"must be a number, {lo:g} <= {key} <= {hi:g}; got "
                                                   f"{_type_name(m[key])} {m[key]!r}")
         return Attachment(**values)
+
+    def position_spec(self, kind: str, raw: Any, where: str, ue: str, ues: list[str]) -> Optional[MobilitySpec]:
+        """A ``positions:`` or ``associations:`` entry, checked by reading its source now."""
+        base = None if self.source.startswith("<") else Path(self.source).parent
+        try:
+            if kind == "positions":
+                if not isinstance(raw, dict):
+                    raise TopologyError(f"must be a mapping with one of {', '.join(_coverage.POSITION_SOURCES)}; "
+                                        f"got {_type_name(raw)} {raw!r}")
+                _coverage.position_samples(raw, ue, base)
+                if not self.has_access_points:
+                    raise TopologyError("no site has a position (or lonlat) and coverage_m: position-based "
+                                        "mobility needs access points")
+                return MobilitySpec(ue, positions=dict(raw))
+            _coverage.association_source(raw)
+            return MobilitySpec(ue, associations=raw)
+        except TopologyError as e:
+            self.errors += [f"{self.source}: {where}: {x}" for x in e.errors]
+            return None
 
     def parse_handover(self, raw: Any, where: str, base: Handover) -> Handover:
         """A ``handover:`` mapping over BASE (the default, or the topology's for a UE)."""
@@ -592,7 +613,7 @@ class _Builder:
                 continue
             given = [k for k in MOBILITY_KEYS if k in m]
             if len(given) != 1:
-                self.err(where, f"give exactly one of moves, random_walk, trace; got {', '.join(given) or 'none'}")
+                self.err(where, f"give exactly one of {', '.join(MOBILITY_KEYS)}; got {', '.join(given) or 'none'}")
                 continue
             kind = given[0]
             if kind == "moves":
@@ -630,6 +651,10 @@ class _Builder:
                 if ok and "interval_s" in rw and "count" in rw:
                     specs.append(MobilitySpec(ue, random_walk={"interval_s": rw["interval_s"], "count": c,
                                                                "seed": seed, "start": start}))
+            elif kind in ("positions", "associations"):
+                spec = self.position_spec(kind, m[kind], f"{where}.{kind}", ue, list(ue_sites))
+                if spec is not None:
+                    specs.append(spec)
             else:
                 trace = m["trace"]
                 if not isinstance(trace, str) or not trace:

@@ -26,15 +26,23 @@ from typing import Any, Collection, Iterable, Optional, Sequence, Union
 from topologies.model import Topology, TopologyError, name_problem
 
 TRACE_HEADER = ("time_s", "ue", "site")
+#: ``Move.to_site`` of a detach: the UE leaves every access point's coverage (no site
+#: name can be empty). Its next move attaches it again.
+DETACH = ""
 
 
 @dataclass(frozen=True, order=True)
 class Move:
-    """At ``at_s`` seconds after start, UE ``ue`` moves to the access point of ``to_site``."""
+    """At ``at_s`` seconds after start, UE ``ue`` moves to the access point of ``to_site``
+    (:data:`DETACH`: it is detached, out of every coverage)."""
 
     at_s: float
     ue: str
     to_site: str
+
+    @property
+    def detach(self) -> bool:
+        return self.to_site == DETACH
 
 
 @dataclass

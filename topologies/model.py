@@ -367,17 +367,22 @@ class Link:
 
 @dataclass(frozen=True)
 class MobilitySpec:
-    """A UE's default mobility as written in a topology file (expanded by topologies.mobility).
+    """A UE's default mobility as written in a topology file (expanded by topologies.mobility,
+    the position-based ones by topologies.coverage).
 
     Exactly one of ``moves`` (``(time_s, site)`` pairs), ``random_walk`` (keys
-    ``interval_s``, ``count``, ``seed``, ``start``) or ``trace`` (CSV path,
-    resolved relative to the topology file) is set.
+    ``interval_s``, ``count``, ``seed``, ``start``), ``trace`` (CSV path, resolved
+    relative to the topology file), ``positions`` (a position source: SUMO FCD, CSV of
+    positions, random waypoint, Gauss-Markov) or ``associations`` (an access-point
+    association log) is set.
     """
 
     ue: str
     moves: Optional[tuple[tuple[float, str], ...]] = None
     random_walk: Optional[Mapping[str, Any]] = field(default=None, hash=False)
     trace: Optional[str] = None
+    positions: Optional[Mapping[str, Any]] = field(default=None, hash=False)
+    associations: Optional[Any] = field(default=None, hash=False)
 
 
 class TopologyError(ValueError):

@@ -377,9 +377,11 @@ class MecNetwork:
         event = MobilityEvent(ue=ue, from_site=from_site, to_site=to_site,
                               t_request=time.monotonic())
         self._emit("move.request", ue=ue, from_site=from_site, to_site=to_site)
+        radio = self.radios[ue]
+        if not radio.attached:
+            return self._reattach(ue, radio, to_site, event)
         if to_site == from_site:
             raise ValueError(f"UE {ue} is already at site {to_site}")
-        radio = self.radios[ue]
         event.prepared = to_site in radio.sites
         if not event.prepared:
             log.warning("UE %s was not wired to site %s in advance: wiring it now (slow)",
@@ -395,6 +397,32 @@ class MecNetwork:
             # a link wired during the move is unknown to the Network Manager as one of the
             # UE's attach ports: the UE's own packet tells it instead
             self.hosts[ue].node.popen(["ping", "-c", "1", "-W", "1", self.topology.cloud.ip])
+        return event
+
+    def detach(self, ue: str) -> MobilityEvent:
+        """UE leaves every access point's coverage: its link goes down, none comes up
+        (the probe sees the outage); its next `move` attaches it again. ``t_detached``
+        is when the link went down; ``to_site`` is empty."""
+        radio = self.radios[ue]
+        if not radio.attached:
+            raise ValueError(f"UE {ue} is already detached")
+        event = MobilityEvent(ue=ue, from_site=self.ue_site[ue], to_site="", t_request=time.monotonic())
+        radio.detach(event)
+        self._emit("move.detached", ue=ue, from_site=event.from_site)
+        return event
+
+    def _reattach(self, ue: str, radio: Any, to_site: str, event: MobilityEvent) -> MobilityEvent:
+        """A detached UE comes back in coverage at TO_SITE (no old link to release)."""
+        event.prepared = to_site in radio.sites
+        if not event.prepared:
+            radio.wire(to_site, self._access_link(ue, to_site))
+        event.t_detached = None
+        radio.attach(to_site, event)
+        self.ue_site[ue] = to_site
+        self.access[ue] = self._host_links[ue] = radio.link(to_site)
+        self._emit("move.attached", ue=ue, from_site=event.from_site, to_site=to_site,
+                   handover_s=event.t_attached - event.t_request, radio_ms=event.radio_ms,
+                   emulator_ms=event.emulator_ms, mode="reattach", prepared=event.prepared)
         return event
 
     def play(self, moves: Any, t0: Optional[float] = None) -> "MobilityPlayer":
@@ -470,7 +498,8 @@ class MobilityPlayer:
             if self._stop.wait(max(0.0, self.t0 + move.at_s - time.monotonic())):
                 return
             try:
-                self.events.append(self.network.move(move.ue, move.to_site))
+                self.events.append(self.network.detach(move.ue) if move.to_site == "" else
+                                   self.network.move(move.ue, move.to_site))
             except Exception as exc:  # noqa: BLE001 - recorded, the schedule goes on
                 self.errors.append(f"move at {move.at_s:g} s of {move.ue} to {move.to_site}: "
                                    f"{exc}")

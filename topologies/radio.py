@@ -56,8 +56,10 @@ def access_sites(topology: Topology, ue: str) -> list[str]:
     start = topology.ue(ue).site
     wanted = {start, *topology.neighbours(start)}
     for spec in topology.mobility:
-        if spec.ue == ue and spec.random_walk is not None:
+        if spec.ue == ue and (spec.random_walk is not None or spec.associations is not None):
             wanted.update(topology.site_names)
+        elif spec.ue == ue and spec.positions is not None:  # any access point it may reach
+            wanted.update(s.name for s in topology.access_points())
     wanted.update(m.to_site for m in from_topology(topology) if m.ue == ue)
     return [start] + [s for s in topology.site_names if s in wanted and s != start]
 
@@ -137,6 +139,7 @@ class Radio:
                  links: dict[str, ShapedLink], site: str):
         self.ue, self.netns, self.ip, self.prefixlen, self.mac = ue, netns, ip, prefixlen, mac
         self.site = site
+        self.attached = True  # False after detach(): no link up until attach()
         self._links = dict(links)
         self._ports: dict[str, _Port] = {}
         self._ns: Optional[IPRoute] = None
@@ -239,6 +242,23 @@ class Radio:
             event.emulator_ms = ((event.t_attached - event.t_request)
                                  + (event.t_detached - end)) * 1000
         self.site = to_site
+        return event
+
+    def detach(self, event: MobilityEvent) -> MobilityEvent:
+        """Out of every access point's coverage: the serving link goes down, none comes up
+        (``site`` stays the last serving site)."""
+        self._set(self._ports[self.site], False)
+        event.t_detached = time.monotonic()
+        self.attached = False
+        return event
+
+    def attach(self, to_site: str, event: MobilityEvent) -> MobilityEvent:
+        """Back in coverage after :meth:`detach`: TO_SITE's link comes up."""
+        self._set(self._ports[to_site], True)
+        event.t_attached = time.monotonic()
+        event.emulator_ms = (event.t_attached - event.t_request) * 1000
+        event.radio_ms = 0.0
+        self.site, self.attached = to_site, True
         return event
 
 

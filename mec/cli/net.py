@@ -14,7 +14,7 @@ import sys
 from typing import Callable, Optional
 
 from topologies.loader import TopologyError, load
-from topologies.mobility import from_topology
+from topologies.coverage import schedule
 from topologies.model import Topology
 
 _net_subparsers: Optional[argparse._SubParsersAction] = None
@@ -58,8 +58,10 @@ def describe(topo: Topology) -> list[str]:
                          f"(link {topo.cloud.link.describe()})")
     for link in topo.links:
         lines.append(f"  link {link.a} - {link.b}: {link.profile or 'custom'}, {link.params.describe()}")
-    for m in from_topology(topo):
-        lines.append(f"  move at {m.at_s:g} s: {m.ue} -> {m.to_site}")
+    for s in topo.access_points():
+        lines.append(f"  access point {s.name}: at ({s.position[0]:.0f}, {s.position[1]:.0f}) m, "
+                     f"coverage {s.coverage_m:g} m")
+    lines += schedule(topo).lines()
     return lines
 
 
@@ -67,7 +69,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     topo = load_or_report(args.file)
     if topo is None:
         return 2
-    moves = from_topology(topo)
+    try:
+        moves = schedule(topo).moves
+    except TopologyError as exc:
+        for line in exc.errors:
+            print(f"{args.file}: mobility: {line}", file=sys.stderr)
+        return 2
     mob = f", {len(moves)} scheduled move{'s' if len(moves) != 1 else ''}" if moves else ""
     print(f"{args.file}: OK: {topo.summary()}{mob} (delay mechanism is decided at run time)")
     if args.list:

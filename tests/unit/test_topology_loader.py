@@ -33,7 +33,7 @@ BAD_FILES = {
     'bad_mobility.yaml': [
         "{f}: mobility.u1.moves[1]: time 5 is not after the previous move's time 10 (times must increase)",
         "{f}: mobility.u1.moves[2]: unknown site 's9' (known sites: s1, s2)",
-        '{f}: mobility.u2: give exactly one of moves, random_walk, trace; got moves, trace',
+        '{f}: mobility.u2: give exactly one of moves, random_walk, trace, positions, associations; got moves, trace',
         "{f}: mobility.u7: unknown UE 'u7' (known UEs: u1, u2)",
     ],
     'bad_names.yaml': [
