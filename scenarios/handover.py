@@ -27,6 +27,14 @@ strategy, each on a fresh testbed. Per move:
   Manager's location event (the access point's port status). What the MEC system
   adds is the interruption beyond radio_s + emulator_s.
 
+When the UE's mobility in the topology is position-based (``positions:`` a SUMO FCD
+trace, a CSV of positions, random waypoint or Gauss-Markov; or ``associations:`` an
+access-point association log), the moves are the schedule's, made at their times
+(``topologies.coverage``: handovers with hysteresis, detaches out of coverage); a
+re-attach's row carries ``out_of_coverage_s`` and its interruption spans the outage;
+the run saves ``plane.json`` and ``plane.png`` (access points, coverage, tracks,
+handover points). See docs/mobility.md.
+
     sudo python3 scenarios/handover.py --strategy both --quick
     sudo python3 scenarios/handover.py --strategy reactive --image httpd --image-source edge
     mec run handover --strategy proactive --reps 30
@@ -59,7 +67,7 @@ IMAGES = ("busybox", "debian", "httpd")
 DEFAULT_REPS, QUICK_REPS = 10, 2
 METRICS = ("move_s", "interruption_s", "first_reply_s", "served_by_new_s", "switch_s",
            "time_above_sla_s", "failed", "wrong_replica", "bytes", "radio_s", "emulator_s",
-           "location_s")
+           "location_s", "out_of_coverage_s", "late_s")
 COLUMNS = ("strategy", "source", "image", "move", "from_site", "to_site", "old", "new",
            "outcome", "cause", "requests", *METRICS, "interruption_censored")
 SPEC = SummarySpec(NAME, group_by=("strategy", "source"), metrics=METRICS)
@@ -117,6 +125,19 @@ def walk(topology: Any, ue: str, path: Optional[str]) -> list[str]:
         sites = [start] + sites
     back = sites[-2:0:-1]
     return sites + back  # s1 s2 s3 s2 (then again s1 s2 ...)
+
+
+def timed_schedule(topology: Any, ue: str) -> Optional[Any]:
+    """UE's position-based schedule (``topologies.coverage.PositionSchedule`` with only its
+    moves), None when its mobility is not position-based."""
+    from topologies.coverage import schedule
+
+    if not any(s.ue == ue and (s.positions is not None or s.associations is not None)
+               for s in topology.mobility):
+        return None
+    sched = schedule(topology)
+    sched.moves = [m for m in sched.moves if m.ue == ue]
+    return sched
 
 
 def moves_of(sites: Sequence[str], count: int) -> list[str]:
@@ -244,6 +265,11 @@ def make_plots(run_dir: Path, groups: Mapping[str, list]) -> list[Path]:
         paths.append(timeline(read_csv(csv), marks, run_dir / f"timeline-{label}.png",
                               sla_ms=sla, title=f"handover, {label}: per-request latency",
                               log_y=True))
+    if (run_dir / "plane.json").exists():
+        from mec.measure.plane import plane_plot
+
+        paths.append(plane_plot(_read_json(run_dir / "plane.json"), run_dir / "plane.png",
+                                title="handover: access points, coverage, UE track"))
     rows = groups.get(NAME) or []
     if rows:
         cats = ["interruption_s", "time_above_sla_s", "served_by_new_s"]
@@ -300,8 +326,14 @@ def run(args: argparse.Namespace) -> int:
     if ue is None:
         raise SystemExit(f"{topo_path}: the topology has no UE to move")
     topo.ue(ue)
-    sites = walk(topo, ue, args.path)
-    dests = moves_of(sites, reps)
+    timed = timed_schedule(topo, ue)
+    if timed is not None:
+        dests = list(timed.moves)
+        reps = sum(1 for m in dests if not m.detach)
+        sites = [topo.ue(ue).site] + [m.to_site or "(out of coverage)" for m in dests]
+    else:
+        sites = walk(topo, ue, args.path)
+        dests = moves_of(sites, reps)
     strategies = list(STRATEGIES) if args.strategy == "both" else [args.strategy]
     if _common.controller_of(args) is None:
         raise SystemExit("handover steers flows through the Network Manager: --controller "
@@ -330,9 +362,22 @@ def run(args: argparse.Namespace) -> int:
                 table.append(row)
             done += reps
 
+    if timed is not None:
+        from mec.measure.plane import plane_data
+
+        plane = plane_data(topo, timed)
+        inner = measure
+
+        def measure(rd: ResultDir, set_testbed: Callable[[Any], None]) -> None:  # noqa: F811
+            _write_json(rd.file("plane.json"), plane)
+            inner(rd, set_testbed)
+
+        dests_config: list = [[m.at_s, m.to_site or None] for m in dests]
+    else:
+        dests_config = list(dests)
     return _common.execute(
         NAME, args, [SPEC], measure, make_plots, TABLE_METRICS,
-        config={"topology_path": topo_path, "ue": ue, "walk": sites, "moves": dests,
+        config={"topology_path": topo_path, "ue": ue, "walk": sites, "moves": dests_config,
                 "image": image, "strategies": strategies},
         extra_report=ratio_report)
 
@@ -364,6 +409,9 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
                           rate=args.rate, timeout=args.timeout,
                           watchdog=tb.watchdog) as probe:
             time.sleep(args.dwell)  # service before the first move (a run length, not a measure)
+            if dests and not isinstance(dests[0], str):
+                moves = timed_moves(tb, orch, dep, ue, dests, args, progress)
+                dests = []
             for i, site in enumerate(dests, start=1):
                 old = _serving(dep)
                 move = tb.network.move(ue, site)
@@ -378,15 +426,58 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
             end = time.monotonic()
             records = probe.stop()
     evs = events.events()
-    for i, (move, old, new, handled, cause) in enumerate(moves):
+    detached_at: Optional[float] = None
+    for i, (move, old, new, handled, cause, *timing) in enumerate(moves):
+        if not move.to_site:  # a detach: no row of its own; the re-attach's row carries it
+            detached_at = move.t_detached
+            continue
         until = moves[i + 1][0].t_request if i + 1 < len(moves) else end
-        row = {"strategy": strategy, "source": source, "image": image, "move": i + 1,
+        row = {"strategy": strategy, "source": source, "image": image, "move": len(rows) + 1,
                "from_site": move.from_site, "to_site": move.to_site, "old": old, "new": new,
                **move_row(records, evs, move, until, new, args.sla_ms, strategy,
-                          handled=handled, cause=cause)}
+                          handled=handled, cause=cause),
+               "out_of_coverage_s": (move.t_attached - detached_at) if detached_at else None,
+               "late_s": timing[0] if timing else None}
+        detached_at = None
         rows.append(row)
-        on_row(i + 1, row)
+        on_row(len(rows), row)
     return rows
+
+
+def timed_moves(tb: Any, orch: Any, dep: Any, ue: str, schedule: Sequence[Any],
+                args: argparse.Namespace, progress: Any) -> list[tuple]:
+    """Make SCHEDULE's moves (``topologies.mobility.Move``, detaches included) at their
+    times from now; each move is made once the orchestrator handled the previous one, so
+    a move can be late (``late_s``, measured). Returns (event, old, new, outcome, cause,
+    late_s) per move."""
+    made = []
+    t0 = time.monotonic()
+    for i, m in enumerate(schedule, start=1):
+        late = time.monotonic() - (t0 + m.at_s)
+        if late < 0:
+            time.sleep(-late)
+            late = 0.0
+        if m.detach:
+            event = tb.network.detach(ue)
+            made.append((event, _serving(dep), None, outcomes.OK, "", late))
+            progress.note(f"  {m.at_s:g} s: {ue} out of coverage of {event.from_site}: detached")
+            continue
+        old = _serving(dep)
+        event = tb.network.move(ue, m.to_site)
+        handled, cause = handle(orch, dep, ue, m.to_site, args.move_timeout)
+        new = _serving(dep) if handled == outcomes.OK else None
+        made.append((event, old, new, handled, cause, late))
+        progress.note(f"  {m.at_s:g} s (late {late:.2f} s): {event.from_site}->{m.to_site} "
+                      + (f"handled in {time.monotonic() - event.t_attached:.1f} s, served by {new}"
+                         if handled == outcomes.OK else f"{handled.upper()}: {cause}"))
+    time.sleep(args.dwell)
+    return made
+
+
+def _write_json(path: Path, data: Any) -> None:
+    import json
+
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
 
 
 def _serving(dep: Any) -> Optional[str]:
