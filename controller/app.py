@@ -487,11 +487,19 @@ class NetworkManager(compat.BaseApp):
         LOG.debug("port status dpid=%s port=%s reason=%s state=%#x config=%#x", dp.id,
                  desc.port_no, msg.reason, desc.state, desc.config)
         with self.lock:
+            host = next((h for h in self.state.hosts if [dp.id, desc.port_no] in h.ports), None)
             if not up:
                 self._up_since.pop(key, None)
+                if host is not None and (host.dpid, host.port) == key:
+                    # switches report apart, so an 'up' elsewhere may have been read before
+                    # this port's own earlier 'up': the host is where a port is up now
+                    live = [(self._up_since[(d, p)], (d, p)) for d, p in host.ports
+                            if (d, p) in self._up_since]
+                    if live:
+                        d, p = max(live)[1]
+                        self._move(host, d, p, t_in, ts_in, signal="port_status")
                 return
             self._up_since[key] = t_in
-            host = next((h for h in self.state.hosts if [dp.id, desc.port_no] in h.ports), None)
             if host is not None and (host.dpid, host.port) != key:
                 self._move(host, dp.id, desc.port_no, t_in, ts_in, signal="port_status")
 

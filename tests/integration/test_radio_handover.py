@@ -126,3 +126,16 @@ def test_make_before_break_attaches_first_and_does_not_flap_back(testbed):
     out = u1.cmd(f"ping -n -c 3 -i 0.05 -W 1 {net.hosts['c2'].ip}")
     assert " 0% packet loss" in out, out
     net.move("u1", "s1")
+
+
+def test_a_burst_of_moves_ends_with_the_network_where_the_ue_is(testbed):
+    net = testbed.network
+    with_radio(testbed, radio_interruption_ms=0)
+    seq = last_seq(testbed)
+    for site in WALK * 3:  # back to back: the switches' reports may reach the manager in any order
+        net.move("u1", site)
+    time.sleep(0.5)
+    locs = locations_since(testbed, seq)
+    assert locs and locs[-1]["new"]["switch"] == "s1", [e["new"]["switch"] for e in locs]
+    out = net.hosts["u1"].node.cmd(f"ping -n -c 5 -i 0.05 -W 1 {net.hosts['c1'].ip}")
+    assert " 0% packet loss" in out, out
