@@ -46,6 +46,7 @@ if __name__ == "__main__":  # run as a script: find the checkout and its Python 
     import _bootstrap  # noqa: F401 (scenarios/ is first on sys.path when a script runs)
 
 import argparse
+import dataclasses
 import itertools
 import logging
 import sys
@@ -426,19 +427,22 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
             end = time.monotonic()
             records = probe.stop()
     evs = events.events()
-    detached_at: Optional[float] = None
+    detach: Any = None
     for i, (move, old, new, handled, cause, *timing) in enumerate(moves):
         if not move.to_site:  # a detach: no row of its own; the re-attach's row carries it
-            detached_at = move.t_detached
+            detach = move
             continue
         until = moves[i + 1][0].t_request if i + 1 < len(moves) else end
+        # a re-attach's window opens at the detach: the requests lost out of coverage count
+        window = dataclasses.replace(move, t_request=detach.t_request) if detach else move
         row = {"strategy": strategy, "source": source, "image": image, "move": len(rows) + 1,
                "from_site": move.from_site, "to_site": move.to_site, "old": old, "new": new,
-               **move_row(records, evs, move, until, new, args.sla_ms, strategy,
+               **move_row(records, evs, window, until, new, args.sla_ms, strategy,
                           handled=handled, cause=cause),
-               "out_of_coverage_s": (move.t_attached - detached_at) if detached_at else None,
+               "move_s": move.t_attached - move.t_request,
+               "out_of_coverage_s": (move.t_attached - detach.t_detached) if detach else None,
                "late_s": timing[0] if timing else None}
-        detached_at = None
+        detach = None
         rows.append(row)
         on_row(len(rows), row)
     return rows
