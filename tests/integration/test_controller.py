@@ -472,21 +472,25 @@ def test_new_connections_right_after_resteers_inside_a_drain_reach_the_target(ct
     by that re-steer's target, also in the first milliseconds and while re-steers follow
     each other inside one drain. OVS confirms a Barrier when its flow tables hold the
     change; the datapath's cached flows follow later (revalidation), so a connection
-    opening must never be forwarded by a cached flow that other connections made."""
+    opening must never be forwarded by a cached flow that other connections made.
+
+    A connection on a source port that an earlier connection of this run used (the kernel
+    hands out a freed port again now and then) may still meet that connection's cached
+    flows in that window (docs/flows.md, drain): those are counted apart, not checked."""
     ctl, client, tn = ctl_net
     ue, k = _name("ue1"), 24
     opener = tn.ue().popen(["/usr/bin/python3", "-c", _OPENER, VIP, "8080", "6"],
                            stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(0.5)  # connections to ra flowing
-        steers = []  # (confirmed at, next request at, target)
+        steers = []  # [confirmed at, next request at, target]
         for i in range(k):
             short = "rb" if i % 2 == 0 else "ra"
+            t_req = time.time()
             client.set_primary("web", _name(short), ue=ue, drain_s=5)
-            t_done = time.time()
             if steers:
-                steers[-1][1] = t_done
-            steers.append([t_done, None, f"replica {short}"])
+                steers[-1][1] = t_req
+            steers.append([time.time(), None, f"replica {short}"])
             time.sleep(0.15)
         steers[-1][1] = time.time()
         out, _ = opener.communicate(timeout=15)
@@ -495,14 +499,28 @@ def test_new_connections_right_after_resteers_inside_a_drain_reach_the_target(ct
             opener.kill()
     conns = [json.loads(line) for line in out.splitlines()]
     assert client.drains(), "the re-steers were not all inside one drain"
-    checked, early, wrong = 0, 0, []
+    used: set[int] = set()
+    for c in conns:
+        c["reused"] = c["port"] in used
+        used.add(c["port"])
+    checked, early, reused, wrong, timeouts = 0, 0, [], [], []
     for t_done, t_next, want in steers:
         for c in conns:
-            if t_done <= c["t"] < t_next - 0.01:  # opened after the confirmation
-                checked += 1
-                early += c["t"] < t_done + 0.02
-                if c["body"] != want:
-                    wrong.append((want, c))
+            if not t_done <= c["t"] < t_next:  # opened after the confirmation, before the next
+                continue
+            if c["reused"]:
+                reused.append(c["body"] == want)
+                continue
+            checked += 1
+            early += c["t"] < t_done + 0.02
+            if c["body"] == "error TimeoutError":
+                timeouts.append(c)
+            elif c["body"] != want:  # another replica, or reset by one
+                wrong.append((want, c))
     # enough connections were checked, some in the first 20 ms after a confirmation
     assert checked >= 2 * k and early >= k // 3, (checked, early, len(conns))
-    assert wrong == [], f"{len(wrong)} of {checked} new connections: {wrong[:5]}"
+    assert wrong == [], (f"{len(wrong)} of {checked} new connections (and {reused.count(False)} "
+                         f"of {len(reused)} on a reused port): {wrong[:5]}")
+    # no answer within 2 s is another failure (seen when the shared ovs-vswitchd stalls for
+    # a second or more on a loaded machine: 'Unreasonably long ... poll interval'): rare
+    assert len(timeouts) <= checked // 200, f"{len(timeouts)} of {checked} timed out: {timeouts}"
