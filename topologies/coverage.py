@@ -19,12 +19,12 @@ coverage, its track and the points where it changed access point.
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
+from topologies.csvrows import in_file_order, read_rows, seconds
 from topologies.mobility import DETACH, Move
 from topologies.model import Attachment, Site, Topology, TopologyError
 from topologies.positions import Sample
@@ -147,30 +147,14 @@ def read_associations(path: Union[str, Path], topology: Topology, speedup: float
     """Moves from an association log ``time_s,ue,ap`` (``OFF``: not associated); rows that
     leave a UE where it is are no moves. Errors name ``FILE:LINE``."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise TopologyError(f"{path}: cannot read association log: {e.strerror or e}") from None
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None or tuple(h.strip() for h in header) != ("time_s", "ue", "ap"):
-        raise TopologyError(f"{path}:1: header must be time_s,ue,ap, got {','.join(header or []) or 'an empty file'}")
+    rows_, errors = read_rows(path, ("time_s", "ue", "ap"), "association log")
     ues, sites = [u.name for u in topology.ues], topology.site_names
-    rows, errors = [], []
-    for line, row in enumerate(reader, start=2):
-        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
-            continue
-        if len(row) != 3:
-            errors.append(f"{path}:{line}: expected 3 fields (time_s,ue,ap), got {len(row)}")
-            continue
-        t, ue, ap = (c.strip() for c in row)
-        try:
-            tv = float(t)
-            assert math.isfinite(tv) and tv >= 0
-        except (ValueError, AssertionError):
+    rows = []
+    for line, (t, ue, ap) in rows_:
+        tv = seconds(t)
+        if tv is None:
             errors.append(f"{path}:{line}: time_s {t!r} must be a number of seconds >= 0")
-            continue
-        if ue not in ues:
+        elif ue not in ues:
             errors.append(f"{path}:{line}: unknown UE {ue!r} (known UEs: {', '.join(ues) or 'none'})")
         elif ap != OFF and ap not in sites:
             errors.append(f"{path}:{line}: unknown access point {ap!r} (sites: {', '.join(sites)}; {OFF}: "
@@ -178,7 +162,7 @@ def read_associations(path: Union[str, Path], topology: Topology, speedup: float
         else:
             rows.append((tv / speedup, line, ue, None if ap == OFF else ap))
     if errors:
-        raise TopologyError(errors)
+        raise TopologyError(in_file_order(errors))
     sched = PositionSchedule()
     where = {u.name: u.site for u in topology.ues}
     off_since: dict[str, float] = {}

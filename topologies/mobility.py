@@ -16,13 +16,13 @@ Invalid input raises :class:`topologies.model.TopologyError` listing every probl
 
 from __future__ import annotations
 
-import csv
 import math
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Collection, Iterable, Optional, Sequence, Union
 
+from topologies.csvrows import in_file_order, read_rows, seconds
 from topologies.model import Topology, TopologyError, name_problem
 
 TRACE_HEADER = ("time_s", "ue", "site")
@@ -147,29 +147,12 @@ def from_trace(path: Union[str, Path], topology: Optional[Topology] = None, *,
         ues = [u.name for u in topology.ues]
         sites = topology.site_names
         start_sites = {u.name: u.site for u in topology.ues}
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise TopologyError(f"{path}: cannot read trace: {e.strerror or e}") from None
-    errors: list[str] = []
+    rows_, errors = read_rows(path, TRACE_HEADER, "trace")
     rows: list[tuple[float, int, str, str]] = []  # (time, line, ue, site)
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None or tuple(h.strip() for h in header) != TRACE_HEADER:
-        raise TopologyError(f"{path}:1: header must be {','.join(TRACE_HEADER)}, got {','.join(header or []) or 'an empty file'}")
-    for line_no, row in enumerate(reader, start=2):
-        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
-            continue
+    for line_no, (t_text, ue, site) in rows_:
         where = f"{path}:{line_no}"
-        if len(row) != 3:
-            errors.append(f"{where}: expected 3 fields (time_s,ue,site), got {len(row)}")
-            continue
-        t_text, ue, site = (c.strip() for c in row)
-        try:
-            t = float(t_text)
-            if not math.isfinite(t) or t < 0:
-                raise ValueError
-        except ValueError:
+        t = seconds(t_text)
+        if t is None:
             errors.append(f"{where}: time_s {t_text!r} must be a number of seconds >= 0")
             continue
         if ues is not None and ue not in ues:
@@ -189,7 +172,7 @@ def from_trace(path: Union[str, Path], topology: Optional[Topology] = None, *,
         else:
             seen[ue, t] = line_no
     if errors:
-        raise TopologyError(errors)
+        raise TopologyError(in_file_order(errors))
     where_is = dict(start_sites or {})
     moves: list[Move] = []
     for t, _line, ue, site in sorted(rows):

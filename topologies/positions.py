@@ -25,13 +25,13 @@ speed-up factor (times divided by it) for long traces. Invalid input raises
 
 from __future__ import annotations
 
-import csv
 import math
 import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
+from topologies.csvrows import finite, in_file_order, read_rows, seconds
 from topologies.model import TopologyError, name_problem
 
 POSITIONS_HEADER = ("time_s", "ue", "x", "y")
@@ -56,14 +56,6 @@ def transform(samples: Iterable[Sample], offset: Sequence[float] = (0.0, 0.0), s
     return sorted(Sample(s.t_s / speedup, s.ue, (s.x + ox) * scale, (s.y + oy) * scale) for s in samples)
 
 
-def _number(text: str) -> Optional[float]:
-    try:
-        v = float(text)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def read_fcd(path: Union[str, Path], vehicles: Mapping[str, str]) -> list[Sample]:
     """Samples of the FCD file's vehicles (or persons) named in VEHICLES (vehicle id -> UE).
 
@@ -82,7 +74,7 @@ def read_fcd(path: Union[str, Path], vehicles: Mapping[str, str]) -> list[Sample
     errors: list[str] = []
     try:
         for step in sumo_xml.parse(str(path), "timestep"):
-            t = _number(step.time)
+            t = finite(step.time)
             if t is None or t < 0:
                 errors.append(f"{path}: timestep time {step.time!r} is not a number of seconds >= 0")
                 continue
@@ -90,7 +82,7 @@ def read_fcd(path: Union[str, Path], vehicles: Mapping[str, str]) -> list[Sample
                 for v in (step.getChild(kind) if step.hasChild(kind) else []):
                     seen.add(v.id)
                     if v.id in vehicles:
-                        x, y = _number(v.x), _number(v.y)
+                        x, y = finite(v.x), finite(v.y)
                         if x is None or y is None:
                             errors.append(f"{path}: time {t:g}: {kind} {v.id} has no numeric x, y")
                             continue
@@ -109,29 +101,14 @@ def read_fcd(path: Union[str, Path], vehicles: Mapping[str, str]) -> list[Sample
 def read_csv(path: Union[str, Path], ues: Optional[Sequence[str]] = None) -> list[Sample]:
     """Samples from a CSV with header ``time_s,ue,x,y`` (rows in any order; per UE, times differ)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise TopologyError(f"{path}: cannot read positions: {e.strerror or e}") from None
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None or tuple(h.strip() for h in header) != POSITIONS_HEADER:
-        raise TopologyError(f"{path}:1: header must be {','.join(POSITIONS_HEADER)}, got "
-                            f"{','.join(header or []) or 'an empty file'}")
-    errors, samples, seen = [], [], {}
-    for line, row in enumerate(reader, start=2):
-        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
-            continue
-        where = f"{path}:{line}"
-        if len(row) != 4:
-            errors.append(f"{where}: expected 4 fields (time_s,ue,x,y), got {len(row)}")
-            continue
-        t, ue, x, y = row[0].strip(), row[1].strip(), _number(row[2]), _number(row[3])
-        tv = _number(t)
-        if tv is None or tv < 0:
+    rows, errors = read_rows(path, POSITIONS_HEADER, "positions")
+    samples, seen = [], {}
+    for line, (t, ue, xs, ys) in rows:
+        where, tv, x, y = f"{path}:{line}", seconds(t), finite(xs), finite(ys)
+        if tv is None:
             errors.append(f"{where}: time_s {t!r} must be a number of seconds >= 0")
         elif x is None or y is None:
-            errors.append(f"{where}: x and y must be numbers of metres, got {row[2].strip()!r}, {row[3].strip()!r}")
+            errors.append(f"{where}: x and y must be numbers of metres, got {xs!r}, {ys!r}")
         elif name_problem(ue) is not None or (ues is not None and ue not in ues):
             errors.append(f"{where}: unknown UE {ue!r} (known UEs: {', '.join(ues or []) or 'none'})")
         elif (ue, tv) in seen:
@@ -140,7 +117,7 @@ def read_csv(path: Union[str, Path], ues: Optional[Sequence[str]] = None) -> lis
             seen[ue, tv] = line
             samples.append(Sample(tv, ue, x, y))
     if errors:
-        raise TopologyError(errors)
+        raise TopologyError(in_file_order(errors))
     return sorted(samples)
 
 

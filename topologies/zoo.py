@@ -30,6 +30,7 @@ from typing import Any, Optional
 
 import networkx as nx
 
+from topologies.csvrows import finite
 from topologies.model import EARTH_RADIUS_M, PROFILES, TopologyError
 
 #: Light in optical fibre (refractive index ~1.5), metres per second.
@@ -87,14 +88,6 @@ def _unique_names(raw: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _coord(value: Any) -> Optional[float]:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def read_graphml(path: str) -> Network:
     """A Topology Zoo GraphML file (``label``, ``Latitude``, ``Longitude`` per node)."""
     try:
@@ -106,7 +99,7 @@ def read_graphml(path: str) -> Network:
     names = _unique_names({str(n): str(d.get("label", "")) for n, d in g.nodes(data=True)})
     lonlat = {}
     for n, d in g.nodes(data=True):
-        lon, lat = _coord(d.get("Longitude")), _coord(d.get("Latitude"))
+        lon, lat = finite(d.get("Longitude")), finite(d.get("Latitude"))
         lonlat[str(n)] = (lon, lat) if lon is not None and lat is not None else None
     edges = [(str(a), str(b), dict(d)) for a, b, d in g.edges(data=True)]
     title = str(g.graph.get("label") or g.graph.get("Network") or Path(path).stem)
@@ -192,7 +185,7 @@ def to_topology_data(net: Network, opts: ImportOptions) -> dict[str, Any]:
         d["delay_ms"] = delay
         link: dict[str, Any] = {"a": u, "b": v, "profile": opts.profile, "delay_ms": delay}
         bw = opts.bw_mbps
-        speed = _coord(d["attrs"].get("LinkSpeedRaw")) if opts.bw_from_graph else None
+        speed = finite(d["attrs"].get("LinkSpeedRaw")) if opts.bw_from_graph else None
         if speed:
             bw = min(10000.0, speed / 1e6)
         if bw is not None and bw != base.bw_mbps:
