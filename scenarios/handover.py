@@ -115,9 +115,7 @@ def walk(topology: Any, ue: str, path: Optional[str]) -> list[str]:
 
     start = topology.ue(ue).site
     if path:
-        sites = [s.strip() for s in path.split(",") if s.strip()]
-        for s in sites:
-            topology.site(s)
+        sites = split_sites(topology, path)
     else:
         sites = [start] + [m.to_site for m in from_topology(topology) if m.ue == ue]
         if len(sites) < 2:
@@ -139,6 +137,25 @@ def timed_schedule(topology: Any, ue: str) -> Optional[Any]:
     sched = schedule(topology)
     sched.moves = [m for m in sched.moves if m.ue == ue]
     return sched
+
+
+def split_sites(topology: Any, path: str) -> list[str]:
+    """The sites of a comma-separated PATH; a site whose real name holds a comma
+    ("Breclav,Lednice") is recognised as one (the longest run of parts that is a site)."""
+    parts, sites = [p.strip() for p in path.split(",")], []
+    while parts:
+        for n in range(len(parts), 0, -1):
+            name = ",".join(parts[:n])
+            if name in topology.site_names:
+                break
+        else:
+            n, name = 1, parts[0]
+            if name:
+                topology.site(name)  # unknown: the error lists the sites
+        if name:
+            sites.append(name)
+        parts = parts[n:]
+    return sites
 
 
 def moves_of(sites: Sequence[str], count: int) -> list[str]:

@@ -7,6 +7,8 @@ import argparse
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from mec.measure.plane import plane_data, plane_plot
 from scenarios import handover
 from topologies.loader import from_dict
@@ -74,3 +76,13 @@ def test_plane_plot(tmp_path):
     assert len(data["tracks"]["car"]) == 61 and data["points"]
     path = plane_plot(data, tmp_path / "plane.png")
     assert path.stat().st_size > 10_000
+
+
+def test_path_takes_real_site_names_even_with_commas():
+    topo = from_dict({"name": "t", "sites": [{"name": "Praha"}, {"name": "Breclav,Lednice"}, {"name": "Brno"}],
+                      "ues": [{"name": "u 1", "site": "Praha"}],
+                      "links": [{"a": "Praha", "b": "Brno"}, {"a": "Brno", "b": "Breclav,Lednice"}]})
+    assert handover.split_sites(topo, "Praha, Breclav,Lednice ,Brno") == ["Praha", "Breclav,Lednice", "Brno"]
+    assert handover.walk(topo, "u 1", "Brno,Breclav,Lednice") == ["Praha", "Brno", "Breclav,Lednice", "Brno"]
+    with pytest.raises(KeyError, match="unknown site 'Wien'"):
+        handover.split_sites(topo, "Praha,Wien")
