@@ -31,7 +31,7 @@ from typing import Any, Optional
 import networkx as nx
 
 from topologies.csvrows import finite
-from topologies.model import EARTH_RADIUS_M, PROFILES, TopologyError
+from topologies.model import BLOCK_HOSTS, EARTH_RADIUS_M, PROFILES, TopologyError
 
 #: Light in optical fibre (refractive index ~1.5), metres per second.
 FIBRE_SPEED_MPS = 2e8
@@ -173,6 +173,10 @@ def to_topology_data(net: Network, opts: ImportOptions) -> dict[str, Any]:
     if len(comps) > 1:
         errors.append(f"{where}: the graph is not connected: {len(comps)} components "
                       + " | ".join("{" + ", ".join(c) + "}" for c in comps))
+    n_cloudlets = g.number_of_nodes() if opts.cloudlets is None else opts.cloudlets
+    if n_cloudlets > BLOCK_HOSTS or max(opts.ues, len(opts.ue_sites)) > BLOCK_HOSTS:
+        errors.append(f"{where}: {g.number_of_nodes()} sites: at most {BLOCK_HOSTS} cloudlets and {BLOCK_HOSTS} UEs get "
+                      "automatic addresses; choose fewer with --cloudlets N / --ues N")
     for site in ([opts.cloud_site] if opts.cloud_site else []) + opts.ue_sites:
         if site not in g:
             errors.append(f"{where}: unknown site {site!r} (sites: {', '.join(sorted(g.nodes))})")

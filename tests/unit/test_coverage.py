@@ -233,3 +233,39 @@ def test_the_player_detaches_and_reattaches():
     net = FakeNetwork()
     MobilityPlayer(net, [Move(0.0, "car", DETACH), Move(0.01, "car", "AP C")]).start().wait(5)
     assert net.calls == [("detach", "car"), ("move", "car", "AP C")]
+
+
+def errors_of(data) -> list[str]:
+    with pytest.raises(TopologyError) as e:
+        from_dict(data, "t.yaml")
+    return e.value.errors
+
+
+def test_site_position_keys_and_attachment_are_validated():
+    errs = errors_of({"name": "t", "sites": [
+        {"name": "a", "lonlat": [200, 10]},
+        {"name": "b", "position": [0, 0], "lonlat": [1, 1]},
+        {"name": "c", "coverage_m": 100},
+        {"name": "d", "position": [1, 2], "coverage_m": -5, "tx_power_dbm": "loud"}],
+        "attachment": {"policy": "loudest", "margin": -1},
+        "links": [{"a": "a", "b": "b"}, {"a": "b", "b": "c"}, {"a": "c", "b": "d"}]})
+    assert errs == [
+        "t.yaml: attachment.policy: unknown policy 'loudest' (allowed: nearest, strongest)",
+        "t.yaml: attachment.margin: must be a number, 0 <= margin <= 1e+06; got integer -1",
+        "t.yaml: sites[0].lonlat: must be [longitude, latitude] in degrees (-180..180, -90..90); got list [200, 10]",
+        "t.yaml: sites[1]: give position (metres) or lonlat (degrees), not both",
+        "t.yaml: sites[2].coverage_m: an access point with coverage needs a position or lonlat",
+        "t.yaml: sites[3].coverage_m: must be a number of metres, 0 < x <= 1e+07; got integer -5",
+        "t.yaml: sites[3].tx_power_dbm: must be a number of dBm, -100 < x <= 100; got string 'loud'",
+        "t.yaml: sites: some sites give position (metres), others lonlat (degrees): use one kind for all",
+    ]
+
+
+def test_lonlat_is_projected_to_metres():
+    topo = from_dict({"name": "t", "sites": [{"name": "Milano", "lonlat": [9.19, 45.46], "coverage_m": 5000},
+                                             {"name": "Wien", "lonlat": [16.37, 48.21]}],
+                      "links": [{"a": "Milano", "b": "Wien"}]})
+    (x1, y1), (x2, y2) = topo.site("Milano").position, topo.site("Wien").position
+    assert x1 == -x2 and y1 == -y2  # about their mean point
+    assert math.hypot(x2 - x1, y2 - y1) == pytest.approx(625.6e3, rel=0.01)  # the great circle's 625.6 km
+    assert [s.name for s in topo.access_points()] == ["Milano"]

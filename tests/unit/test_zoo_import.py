@@ -126,3 +126,11 @@ def test_topohub_zoo_network(tmp_path):
     assert len(set(names.values())) == len(names)
     assert all(len(n + "-eth99") <= 15 for n in names.values())
     assert all(0 < link.params.delay_ms < 100 for link in topo.links)
+
+
+def test_too_many_sites_for_one_cloudlet_each(tmp_path, capsys):
+    out = tmp_path / "eu.yaml"
+    assert run(["net", "import", "topohub:backbone/europe", "-o", str(out)]) == 2
+    assert ("topohub:backbone/europe: 852 sites: at most 254 cloudlets and 254 UEs get automatic addresses; "
+            "choose fewer with --cloudlets N / --ues N") in capsys.readouterr().err
+    assert not out.exists()
