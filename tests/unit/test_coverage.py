@@ -269,3 +269,14 @@ def test_lonlat_is_projected_to_metres():
     assert x1 == -x2 and y1 == -y2  # about their mean point
     assert math.hypot(x2 - x1, y2 - y1) == pytest.approx(625.6e3, rel=0.01)  # the great circle's 625.6 km
     assert [s.name for s in topo.access_points()] == ["Milano"]
+
+
+def test_check_reports_a_bad_association_log_and_exits_2(tmp_path, capsys):
+    (tmp_path / "ap.csv").write_text("time_s,ue,ap\n3,car,AP Z\n")
+    f = road_file(tmp_path, "{associations: ap.csv}")
+    assert run(["net", "check", f]) == 2
+    assert (f"{f}: mobility: {tmp_path}/ap.csv:2: unknown access point 'AP Z' (sites: AP A, AP B, AP C; "
+            "OFF: not associated)") in capsys.readouterr().err
+    (tmp_path / "ap.csv").write_text("time_s,ue,ap\n3,car,OFF\n9,car,AP B\n")
+    assert run(["net", "check", "--list", f]) == 0
+    assert "  UE car: 0 handovers, 1 out of coverage (6.0 s of 9.0 s), 1 re-attach\n" in capsys.readouterr().out
