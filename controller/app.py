@@ -509,7 +509,9 @@ class NetworkManager(compat.BaseApp):
         if [dpid, port] not in host.ports:
             return False
         here, there = self._up_since.get((host.dpid, host.port)), self._up_since.get((dpid, port))
-        return here is not None and (there is None or there < here)
+        # THERE unknown: its port status is still on its way (break-before-make): the packet
+        # is the attach signal
+        return here is not None and there is not None and there < here
 
     def _move(self, host: Host, dpid: int, port: int, t_in: float, ts_in: float,
               then: Callable[[], None] | None = None, signal: str = "packet_in") -> None:
@@ -572,6 +574,8 @@ class NetworkManager(compat.BaseApp):
         with self.lock:
             self.state.set_topology(topo)
             self._cancel_drains(lambda d: True)
+            # where a UE with attach ports starts, its link is up (no port status said so)
+            self._up_since = {(h.dpid, h.port): t0 for h in topo.hosts if h.ports}
             work = {d: self._sync_items(dp) for d, dp in self.datapaths.items()}
             group = self._commit(work, t0)
             self._save()

@@ -135,7 +135,8 @@ def test_a_burst_of_moves_ends_with_the_network_where_the_ue_is(testbed):
     for site in WALK * 3:  # back to back: the switches' reports may reach the manager in any order
         net.move("u1", site)
     time.sleep(0.5)
-    locs = locations_since(testbed, seq)
-    assert locs and locs[-1]["new"]["switch"] == "s1", [e["new"]["switch"] for e in locs]
+    where = {h["name"]: (h["switch"], h["port"]) for h in testbed.nm.locations()}["u1"]
+    assert where == ("s1", net.port_of("u1")[1]), [
+        e["new"]["switch"] for e in locations_since(testbed, seq)]
     out = net.hosts["u1"].node.cmd(f"ping -n -c 5 -i 0.05 -W 1 {net.hosts['c1'].ip}")
     assert " 0% packet loss" in out, out
