@@ -21,10 +21,14 @@ def test_demo_compares_proactive_and_reactive_and_writes_the_plots(tmp_path):
     assert summary["complete"]
     groups = {g["group"]["strategy"]: g for g in summary["tables"]["handover"]["groups"]}
     assert set(groups) == {"proactive", "reactive"}
-    # proactive: the replica is already there, so no reply is ever above the SLA bound
-    assert groups["proactive"]["metrics"]["time_above_sla_s"]["max"] == 0
-    # reactive: the user is served from the old edge across the backbone meanwhile
-    assert groups["reactive"]["metrics"]["time_above_sla_s"]["min"] > 0
+    # reactive: the user is served from the old edge across the backbone meanwhile;
+    # proactive: the replica is already there. A reply can still come late after the
+    # radio gap (TCP retransmits what the gap lost) or on a busy machine, but the time
+    # above the SLA stays a small part of the reactive one
+    pro = groups["proactive"]["metrics"]["time_above_sla_s"]
+    rea = groups["reactive"]["metrics"]["time_above_sla_s"]
+    assert rea["min"] > 0.5  # a pull at 25 Mbit/s while served across a 50 ms link
+    assert pro["max"] < 0.25 * rea["min"], (pro, rea)
     for png in ("handover.png", "timeline-proactive.png", "timeline-reactive-registry.png"):
         assert (run_dir / png).stat().st_size > 10_000
         assert str(run_dir / png) in out
