@@ -154,6 +154,8 @@ class NetworkManager(compat.BaseApp):
         self._drains: dict[tuple[str, str], Drain] = {}
         #: (dpid, port) -> when its port status last said it came up (perf_counter)
         self._up_since: dict[tuple[int, int], float] = {}
+        #: (dpid, port)s whose last port status said they went down (no 'up' since)
+        self._down: set[tuple[int, int]] = set()
         #: host name -> packets to re-inject once its location's flows are confirmed
         self._settling: dict[str, list[Callable[[], None]]] = {}
         self._drain_seq = 0
@@ -490,6 +492,7 @@ class NetworkManager(compat.BaseApp):
             host = next((h for h in self.state.hosts if [dp.id, desc.port_no] in h.ports), None)
             if not up:
                 self._up_since.pop(key, None)
+                self._down.add(key)
                 if host is not None and (host.dpid, host.port) == key:
                     # switches report apart, so an 'up' elsewhere may have been read before
                     # this port's own earlier 'up': the host is where a port is up now
@@ -500,14 +503,23 @@ class NetworkManager(compat.BaseApp):
                         self._move(host, d, p, t_in, ts_in, signal="port_status")
                 return
             self._up_since[key] = t_in
+            self._down.discard(key)
             if host is not None and (host.dpid, host.port) != key:
                 self._move(host, dp.id, desc.port_no, t_in, ts_in, signal="port_status")
 
     def _attached_later(self, host: Host, dpid: int, port: int) -> bool:
-        """True when HOST's current port came up after (DPID, PORT) did: a packet from the
-        port it is leaving (make-before-break) must not move it back (lock held)."""
+        """True when a packet of HOST from (DPID, PORT) must not move it there (lock held):
+        HOST's current port came up after that one did (a packet from the port it is leaving,
+        make-before-break), or that port's last status said it went down. A packet from a
+        port that is down was sent before the UE left it (queued for the controller, or
+        re-injected after an install): moving the UE back there would strand it, and its own
+        packets at the port it is really at would then count as coming from a port it is
+        leaving. Were the port up again, its 'up' status is on its way (OVS reports the
+        state it ends in) and moves the UE."""
         if [dpid, port] not in host.ports:
             return False
+        if (dpid, port) in self._down:
+            return True
         here, there = self._up_since.get((host.dpid, host.port)), self._up_since.get((dpid, port))
         # THERE unknown: its port status is still on its way (break-before-make): the packet
         # is the attach signal
@@ -576,6 +588,7 @@ class NetworkManager(compat.BaseApp):
             self._cancel_drains(lambda d: True)
             # where a UE with attach ports starts, its link is up (no port status said so)
             self._up_since = {(h.dpid, h.port): t0 for h in topo.hosts if h.ports}
+            self._down = set()
             work = {d: self._sync_items(dp) for d, dp in self.datapaths.items()}
             group = self._commit(work, t0)
             self._save()

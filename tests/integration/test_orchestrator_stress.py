@@ -157,22 +157,14 @@ def test_many_users_moving_fast_keep_one_primary_and_every_move_has_an_outcome(t
               f"failed moves: {dict(causes)}; leftover containers met: {dict(leftovers)}")
         assert sum(per_move.values()) == total  # every move has an outcome
         assert per_move["ok"] >= 0.8 * total, per_move
-        unreachable = []
+        wrong = []
         for ue, dep in deps.items():  # each user is served by its primary, end to end
             body = tb.network.hosts[ue].node.cmd(
                 ["curl", "-s", "-m", "3", f"http://{dep.vip}:{dep.port}/"]).strip()
-            if body == dep.replicas.primary.instance:
-                continue
-            diag = diagnose(tb, orch, dep, events, tmp_path / f"diag-{ue}.json")
-            ping = tb.network.hosts[ue].node.cmd(
-                ["ping", "-c", "3", "-W", "1", orch.edges[dep.replicas.primary.cloudlet].ip])
-            if body or " 0 received" not in ping:  # the steering, not the network, is wrong
-                pytest.fail(f"{ue} answered by {body!r}, primary "
-                            f"{dep.replicas.primary.instance} ({diag})")
-            unreachable.append(f"{ue} ({diag})")
-        if unreachable:
-            # Known, outside the orchestrator: after some move sequences a UE reaches no
-            # host at all (plain ping to the primary's cloudlet IP fails too, the Network
-            # Manager's location of the UE is right): reported, not hidden.
-            pytest.xfail("UE(s) without any connectivity after the moves (network layer, "
-                         f"not the orchestrator): {', '.join(unreachable)}")
+            if body != dep.replicas.primary.instance:
+                # a user without any connectivity (not even a ping to the primary's
+                # cloudlet) is a bug too: the network must end where the UE is
+                diag = diagnose(tb, orch, dep, events, tmp_path / f"diag-{ue}.json")
+                wrong.append(f"{ue} answered by {body!r}, primary "
+                             f"{dep.replicas.primary.instance} ({diag})")
+        assert not wrong, wrong
