@@ -19,7 +19,7 @@ APT_PACKAGES=(
     iproute2 iptables ethtool curl libnetfilter-queue-dev rsync procps psmisc util-linux
     iputils-ping sudo make gcc python3-dev python3-venv ca-certificates
     vagrant  # only to `vagrant validate` the Vagrantfile in the tests (~78 MB, ~10 s)
-    chromium  # headless browser of the live view's test (tests/integration/test_view.py)
+    chromium  # headless browser of the live view's test (tests/integration/test_view_browser.py)
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
