@@ -8,8 +8,9 @@ An :class:`EdgeManager` wraps the Docker SDK client of the cloudlet's own engine
   cloudlet's address) with resource limits, labels and ``MEC_INSTANCE``/``MEC_PORT``
   environment, after an admission check against the reservations of the
   containers already running there (:class:`CapacityError` when they do not fit);
-* measures readiness by fetching the service over HTTP from inside the
-  cloudlet's network namespace (no sleeps);
+* measures readiness by asking the service what its service file says (HTTP,
+  TCP or UDP: `mec.core.exchange`) from inside the cloudlet's network namespace
+  (no sleeps);
 * reports its state (:class:`CloudletStatus`: instances, free resources, cached
   images, up/down);
 * manages its image cache: timed pulls with the layer sizes the registry
@@ -31,12 +32,14 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import docker.errors
 
 from mec.core import config
-from mec.core.netns import WireCounter
+from mec.core.exchange import ask
+from mec.core.netns import NamespaceThread, WireCounter
+from mec.core.servicefile import Exchange
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +152,8 @@ class PullResult:
 
 @dataclass
 class ReadyResult:
-    """Time from the call to the first HTTP answer, and that answer's first line."""
+    """Time from the call to the first good answer, and what answered (the instance name
+    the body gave, or the check that was answered)."""
 
     seconds: float
     answer: str
@@ -330,12 +334,14 @@ class EdgeManager:
     def deploy(self, instance: str, image_ref: str, cpus: Optional[float] = None,
                memory_mb: Optional[int] = None, env: Optional[Mapping[str, str]] = None,
                port: int = config.SERVICE_PORT, volumes: Optional[Mapping[str, Any]] = None,
-               service: str = "", role: str = "primary", pull_missing: bool = False) -> Instance:
+               service: str = "", role: str = "primary", pull_missing: bool = False,
+               command: Optional[Sequence[str]] = None) -> Instance:
         """Run INSTANCE of IMAGE_REF here (host network) and return it once started.
 
         VOLUMES maps a host directory to a container path (str) or to a docker
         SDK bind spec (``{"bind": path, "mode": "rw"}``). The image must be in
         the cache unless PULL_MISSING (pull first; not included in ``launch_s``).
+        COMMAND (an argument list) replaces the image's CMD.
         """
         if not INSTANCE_RE.fullmatch(instance):
             raise ValueError(f"instance name {instance!r}: use letters, digits, '_', '.', '-'")
@@ -355,6 +361,8 @@ class EdgeManager:
                     LABEL_ROLE: role},
             detach=True, volumes=binds or None,
         )
+        if command:
+            kwargs["command"] = list(command)
         if cpus is not None:
             kwargs["nano_cpus"] = int(round(cpus * 1e9))
         if memory_mb is not None:
@@ -383,23 +391,43 @@ class EdgeManager:
         return proc.stdout if proc.returncode == 0 else None
 
     def wait_ready(self, instance: str, timeout: float = 20.0, interval: float = 0.02,
-                   path: str = "/") -> ReadyResult:
-        """Poll the instance over HTTP until it names itself; seconds measured from the call."""
+                   path: str = "/", check: Optional[Exchange] = None,
+                   names_instance: Optional[bool] = None) -> ReadyResult:
+        """Ask the instance CHECK (default: HTTP GET PATH) from inside the cloudlet's
+        namespace until it answers; seconds measured from the call.
+
+        NAMES_INSTANCE (default: an HTTP GET of /) also requires the body's first token
+        to be the instance's name (the built-in images say it), so an answer from
+        another process on the port does not count.
+        """
         t0 = time.perf_counter()
         inst = self.get(instance)
         if inst is None:
             raise LookupError(f"no instance {instance} on cloudlet {self.name}")
-        url = f"http://{self.ip}:{inst.port}{path}"
+        check = check or Exchange(path=path)
+        if names_instance is None:
+            names_instance = check.protocol == "http" and check.path == "/"
         deadline = t0 + timeout
-        while True:
-            body = self.http_get(url, timeout=1.0)
-            if body is not None and (path != "/" or body.split("\n", 1)[0].strip() == instance):
-                return ReadyResult(time.perf_counter() - t0, body.split("\n", 1)[0].strip())
-            if time.perf_counter() >= deadline:
-                state = (self.get(instance) or inst).state
-                raise TimeoutError(f"instance {instance} on {self.name} did not answer at {url} "
-                                   f"within {timeout:g} s (container {state})")
-            time.sleep(interval)
+        worker = NamespaceThread(self.netns_path, name=f"ready-{instance}") \
+            if self.netns_path else None
+        last = ""
+        try:
+            while True:
+                answer = (worker.call(ask, self.ip, inst.port, check, 1.0, timeout=10)
+                          if worker else ask(self.ip, inst.port, check, 1.0))
+                named = answer.first_token
+                if answer.ok and (not names_instance or named == instance):
+                    return ReadyResult(time.perf_counter() - t0, named or check.describe())
+                last = answer.error or f"answered {named!r}, not {instance!r}"
+                if time.perf_counter() >= deadline:
+                    state = (self.get(instance) or inst).state
+                    raise TimeoutError(f"instance {instance} on {self.name} did not answer "
+                                       f"{check.describe()} at {self.ip}:{inst.port} within "
+                                       f"{timeout:g} s (container {state}; last: {last})")
+                time.sleep(interval)
+        finally:
+            if worker:
+                worker.close()
 
     def stop(self, instance: str, timeout: int = 2) -> None:
         """Stop INSTANCE's container (kept, so it can be inspected or removed)."""

@@ -21,7 +21,8 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from mec.core import config
+from mec.core import config, servicefile
+from mec.core.servicefile import ServiceDef
 from mec.orchestrator import scheduler
 from mec.orchestrator.replicas import BACKUP, PRIMARY, ReplicaSet
 from mec.service.manager import ServiceManager
@@ -74,8 +75,15 @@ class Deployment:
     leftovers: set[str] = field(default_factory=set)
     #: undeployed: a start still under way removes what it made instead of adding it
     closed: bool = False
+    #: the service file it runs (port, protocol, command, health check, state path);
+    #: default: the built-in service of the spec's image on ``port``
+    service: Optional[ServiceDef] = None
     #: Serialises decisions on this deployment (held briefly: never across a pull or launch).
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.service is None:
+            self.service = replace(servicefile.for_image(self.spec.image), port=self.port)
 
     @property
     def name(self) -> str:

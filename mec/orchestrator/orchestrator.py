@@ -56,13 +56,15 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
-from mec.core import config
+from mec.core import config, servicefile
 from mec.core.events import EventLog
+from mec.core.servicefile import ServiceDef
 from mec.edge.images import registry_ref
-from mec.edge.manager import EdgeManager
+from mec.edge.manager import DATA_MOUNT, EdgeManager
 from mec.orchestrator import scheduler
 from mec.orchestrator.deployment import (FAILED, HANDLED, IMAGE_SOURCES, PENDING, STRATEGIES,
                                          Deployment, MoveRecord, OrchestrationError,
@@ -151,7 +153,8 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
     # ================================================================== deploy
     def deploy(self, spec: scheduler.ServiceSpec, ue: str, strategy: str = "proactive",
                image_source: str = "registry", data: bool = False,
-               port: int = config.SERVICE_PORT) -> Deployment:
+               port: int = config.SERVICE_PORT,
+               service: Optional[ServiceDef] = None) -> Deployment:
         """Deploy SPEC for UE with STRATEGY; returns once the user is steered to the primary.
 
         Proactive: replicas per the scheduler's placement, images pulled in
@@ -163,6 +166,10 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
         PORT: the TCP port of the service (its virtual IP's and its instances'; the
         instances use the cloudlet's network, so two services sharing a cloudlet
         need two ports).
+        SERVICE: the service file (`mec.core.servicefile.ServiceDef`: port, protocol,
+        command, environment, health check, state path); default: the built-in
+        service of SPEC's image on PORT. A service with ``data`` keeps its state in
+        a volume (as DATA does for the built-in images).
         """
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r} (use {' or '.join(STRATEGIES)})")
@@ -171,6 +178,8 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
                              f"(use one of {', '.join(IMAGE_SOURCES)})")
         if spec.name in self.deployments:
             raise ValueError(f"service {spec.name} is already deployed")
+        svc = service or replace(servicefile.for_image(spec.image), port=port)
+        port, data = svc.port, data or svc.data is not None
         self.topology.ue(ue)
         site = self.net.ue_site[ue]
         ref = registry_ref(spec.image, self.net.registry_addr)
@@ -181,9 +190,10 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
             spec.name, port, replicas, address_of=lambda c: self.edges[c].ip,
             probe_netns=self.net.host(self.topology.cloud.name).netns_path,
             on_down=lambda c, s=spec.name: self._urgent.put(("down", s, c)),
-            events=self.events, policy=self.health)
+            events=self.events, policy=self.health, check=svc.health,
+            names_instance=svc.names_instance)
         dep = Deployment(spec, ue, strategy, vip, ref, replicas, manager, image_source, data,
-                         site=site, history=[site], port=port)
+                         site=site, history=[site], port=port, service=svc)
         wanted = spec if strategy == "proactive" else one_replica(spec)
         with self.events.span("deploy", service=spec.name, ue=ue, strategy=strategy,
                               site=site, image=spec.image) as extra:
@@ -238,10 +248,8 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
             if self._clear_leftover(dep, cloudlet):
                 leftovers[cloudlet] = "removed"
             with self.events.span("replica.launch", service=dep.name, cloudlet=cloudlet):
-                em.deploy(instance, dep.image_ref, cpus=dep.spec.cpus or None, port=dep.port,
-                          memory_mb=dep.spec.memory_mb or None, env=env, volumes=volumes,
-                          service=dep.name)
-                em.wait_ready(instance, timeout=60)
+                self._run(dep, cloudlet, env, volumes)
+                self._ready(dep, cloudlet)
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, len(cloudlets))) as pool:
@@ -298,12 +306,28 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
             dep.leftovers.discard(cloudlet)
         return found is not None
 
+    def _run(self, dep: Deployment, cloudlet: str, env: Optional[dict],
+             volumes: Optional[dict]) -> None:
+        """Start DEP's instance on CLOUDLET as its service file says (command, environment,
+        resources, state volume)."""
+        svc = dep.service
+        self.edges[cloudlet].deploy(
+            dep.instance(cloudlet), dep.image_ref, cpus=dep.spec.cpus or None, port=dep.port,
+            memory_mb=dep.spec.memory_mb or None, env={**svc.env, **(env or {})},
+            volumes=volumes, service=dep.name, command=svc.command)
+
+    def _ready(self, dep: Deployment, cloudlet: str) -> None:
+        """Wait until DEP's instance on CLOUDLET answers the service's health check."""
+        self.edges[cloudlet].wait_ready(dep.instance(cloudlet), timeout=60,
+                                        check=dep.service.health,
+                                        names_instance=dep.service.names_instance)
+
     def _data_volume(self, dep: Deployment, cloudlet: str) -> tuple[Optional[dict], Optional[dict]]:
         if not dep.data:
             return None, None
         directory = data_dir(dep.name, cloudlet)
         directory.mkdir(parents=True, exist_ok=True)
-        return data_volume(directory)
+        return data_volume(directory, dep.service.data or DATA_MOUNT)
 
     def _make_sync(self, dep: Deployment) -> Optional[DataSync]:
         primary = dep.replicas.primary

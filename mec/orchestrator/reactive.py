@@ -101,11 +101,9 @@ class ReactiveHandling:
             with self.events.span("migration.launch", **fields) as x:
                 if self._clear_leftover(dep, target):
                     x["leftover"] = "removed"
-                dst.deploy(instance, dep.image_ref, cpus=dep.spec.cpus or None, port=dep.port,
-                           memory_mb=dep.spec.memory_mb or None, env=env, volumes=volumes,
-                           service=dep.name)
+                self._run(dep, target, env, volumes)
             with self.events.span("migration.ready", **fields):
-                dst.wait_ready(instance, timeout=60)
+                self._ready(dep, target)
             with self.events.span("migration.switch", **fields) as x:
                 answer = self.nm.set_primary(dep.name, target, ue=dep.ue)
                 x["reroute_ms"] = answer["reroute_ms"]

@@ -40,9 +40,10 @@ MODULE = "data"
 PORT_RANGE = (30000, 39999)
 
 
-def data_volume(host_dir: Path | str) -> tuple[dict, dict]:
-    """(volumes, env) for EdgeManager.deploy so the service serves HOST_DIR under /data/."""
-    return {str(host_dir): {"bind": DATA_MOUNT, "mode": "rw"}}, {"MEC_DATA": DATA_MOUNT}
+def data_volume(host_dir: Path | str, mount: str = DATA_MOUNT) -> tuple[dict, dict]:
+    """(volumes, env) for EdgeManager.deploy: HOST_DIR mounted at MOUNT in the container,
+    MOUNT in ``MEC_DATA`` (the built-in images then serve it under /data/)."""
+    return {str(host_dir): {"bind": mount, "mode": "rw"}}, {"MEC_DATA": mount}
 
 
 def service_data_dir(service: str) -> Path:

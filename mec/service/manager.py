@@ -1,8 +1,9 @@
 """The Service Manager (paper Sec. IV): one per service, watching its replicas.
 
-It health-checks every replica over the emulated network (HTTP from the cloud
-node's namespace, where the orchestrator sits, through a `NamespaceThread`, so
-no process is spawned per check), reports a replica that stops answering (N
+It health-checks every replica over the emulated network (the service file's
+health check: HTTP, TCP or UDP, `mec.core.exchange`; from the cloud node's
+namespace, where the orchestrator sits, through a `NamespaceThread`, so no
+process is spawned per check), reports a replica that stops answering (N
 failures in a row) and one that comes back, and keeps the data of a
 storage-dependent service synchronised from the primary to the other replicas
 (`mec.service.datasync.DataSync`), restarting the sync when the primary changes.
@@ -10,30 +11,17 @@ storage-dependent service synchronised from the primary to the other replicas
 
 from __future__ import annotations
 
-import http.client
 import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Protocol
 
+from mec.core.exchange import ask
 from mec.core.netns import NamespaceThread
+from mec.core.servicefile import Exchange
 
 log = logging.getLogger(__name__)
-
-
-def http_instance(ip: str, port: int, timeout: float) -> Optional[str]:
-    """GET / and return the first line of the body (the serving instance), None on failure."""
-    conn = http.client.HTTPConnection(ip, port, timeout=timeout)
-    try:
-        conn.request("GET", "/", headers={"Connection": "close"})
-        resp = conn.getresponse()
-        body = resp.read(4096).decode(errors="replace")
-        return body.split("\n", 1)[0].strip() if resp.status == 200 else None
-    except (OSError, http.client.HTTPException):
-        return None
-    finally:
-        conn.close()
 
 
 class WatchedReplica(Protocol):
@@ -72,8 +60,12 @@ class ServiceManager:
     def __init__(self, service: str, port: int, replicas: WatchedReplicas,
                  address_of: Callable[[str], str], probe_netns: str,
                  on_down: Callable[[str], None], events: Any = None,
-                 policy: HealthPolicy = HealthPolicy()):
+                 policy: HealthPolicy = HealthPolicy(), check: Exchange = Exchange(),
+                 names_instance: bool = True):
         self.service = service
+        #: what a replica is asked; with NAMES_INSTANCE the answer must also name it
+        self.check = check
+        self.names_instance = names_instance
         self.port = port
         self.replicas = replicas
         self.address_of = address_of
@@ -94,9 +86,10 @@ class ServiceManager:
             self._worker = NamespaceThread(self._probe_netns, name=f"sm-{self.service}")
         results = {}
         for r in self.replicas.all():
-            answer = self._worker.call(http_instance, self.address_of(r.cloudlet), self.port,
+            answer = self._worker.call(ask, self.address_of(r.cloudlet), self.port, self.check,
                                        self.policy.timeout_s, timeout=self.policy.timeout_s + 5)
-            results[r.cloudlet] = answer == r.instance
+            results[r.cloudlet] = answer.ok and (not self.names_instance
+                                                 or answer.first_token == r.instance)
         return results
 
     def _loop(self) -> None:
