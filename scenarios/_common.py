@@ -54,6 +54,55 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_reps: int, qui
                        help="topology file instead of the built-in one")
 
 
+def add_service_argument(parser: argparse.ArgumentParser) -> None:
+    """``--service FILE``: the service the scenario runs (docs/services.md)."""
+    parser.add_argument("--service", default=None, metavar="FILE",
+                        help="service file (docs/services.md), or the name of a built-in one "
+                             "(busybox, debian, httpd); default: the built-in service of the "
+                             "scenario's image")
+
+
+def service_of(args: argparse.Namespace, default_image: str) -> Any:
+    """The run's service (`mec.core.servicefile.ServiceDef`): ``--service``, else the
+    built-in service of ``--image`` (or DEFAULT_IMAGE). A bad file ends the run before
+    anything starts: its problems on stderr, exit 2."""
+    from mec.core import servicefile
+
+    image = getattr(args, "image", None)
+    if args.service and image:
+        print("--service and --image: give one (a service file names its image)",
+              file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        return servicefile.resolve(args.service, image or default_image)
+    except servicefile.ServiceFileError as exc:
+        print(f"bad service file:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def deployment_name(args: argparse.Namespace, service: Any, builtin_name: str) -> str:
+    """The name a scenario deploys SERVICE under: a service file's own name; for a
+    built-in service the scenario's historical name (``svc``, ``store``), so the paper's
+    runs keep their instance names (``svc-c2``)."""
+    return service.name if getattr(args, "service", None) else builtin_name
+
+
+def service_config(service: Any) -> dict[str, Any]:
+    """What config.json says of a run's service (the file's text too, like a topology's)."""
+    path = service.path
+    return {"name": service.name, "image": service.image, "port": service.port,
+            "protocol": service.protocol, "probe": service.probe.describe(),
+            "health": service.health.describe(), "data": service.data,
+            "sla_ms": service.sla_ms, "path": str(path) if path else None,
+            "content": path.read_text() if path else None}
+
+
+def probe_target(service: Any, vip: str) -> str:
+    """What the user's probe asks SERVICE through its virtual IP VIP."""
+    probe = service.probe
+    return f"http://{vip}:{service.port}{probe.path}"
+
+
 def reps_of(args: argparse.Namespace, default_reps: int, quick_reps: int) -> int:
     reps = args.reps if args.reps is not None else (quick_reps if args.quick else default_reps)
     if reps < 1:

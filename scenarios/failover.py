@@ -104,7 +104,7 @@ def rep_metrics(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_k
 
     down = _first(events, "replica.down", t_kill, cloudlet=killed)
     end = _first(events, "failover.end", t_kill, failed=killed)
-    outcome, cause = rep_outcome(records, events, t_kill, killed, end)
+    outcome, cause = rep_outcome(records, events, t_kill, killed, end, service)
     false_downs = sum(1 for e in events if e["kind"] == "replica.down"
                       and not (e.get("cloudlet") == killed and float(e["t"]) >= t_kill))
     gap = metrics.gap_at(records, t_kill)
@@ -135,7 +135,8 @@ def rep_metrics(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_k
 
 
 def rep_outcome(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_kill: float,
-                killed: str, end: Optional[Mapping[str, Any]]) -> tuple[str, str]:
+                killed: str, end: Optional[Mapping[str, Any]],
+                service: str = SERVICE) -> tuple[str, str]:
     """(outcome, cause) of one repetition (names of `mec.measure.outcomes`).
 
     ``failed``: the orchestrator said the failover was impossible or its handling
@@ -155,7 +156,7 @@ def rep_outcome(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_k
         if error is not None:
             return outcomes.FAILED, f"failover failed: {error.get('error')}"
         return outcomes.NO_FAILOVER, f"no failover after {killed} was killed"
-    new = f"{SERVICE}-{end.get('new')}"
+    new = f"{service}-{end.get('new')}"
     served = metrics.served_by_after(records, float(end["t"]))
     if not served.get(new):
         return outcomes.NOT_SERVED, f"no reply from {new} after the failover"
@@ -265,8 +266,9 @@ def per_rep_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
 
 # ---------------------------------------------------------------------- the run
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--image", default=DEFAULT_IMAGE,
-                        help=f"service image (default {DEFAULT_IMAGE})")
+    parser.add_argument("--image", default=None,
+                        help=f"the built-in service of this image (default {DEFAULT_IMAGE})")
+    _common.add_service_argument(parser)
     parser.add_argument("--replicas", type=int, default=2, metavar="N",
                         help="replicas deployed: primary, backup, secondaries (default 2)")
     parser.add_argument("--policy", default="neighbours", metavar="NAME",
@@ -296,8 +298,9 @@ def run(args: argparse.Namespace) -> int:
 
     _common.quiet_logs(args)
     reps = _common.reps_of(args, DEFAULT_REPS, QUICK_REPS)
-    if args.image not in RECIPES:
+    if args.image is not None and args.image not in RECIPES:
         raise SystemExit(f"--image {args.image!r}: choose from {', '.join(RECIPES)}")
+    service = _common.service_of(args, DEFAULT_IMAGE)
     topo_path = args.topology or DEFAULT_TOPOLOGY
     topo = load(topo_path)
     n_cloudlets = len(topo.cloudlets)
@@ -318,18 +321,18 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--detect-period and --detect-timeout must be > 0, --detect-misses >= 1")
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     after = args.after if args.after is not None else (1.0 if args.quick else 2.0)
-    _common.prepare([args.image])
+    _common.prepare([service.image])
     progress = Progress(reps)
 
     def measure(rd: ResultDir, set_testbed: Callable[[Any], None]) -> None:
         table = rd.table(NAME, COLUMNS)
         (rd.path / RAW).mkdir(exist_ok=True)
         progress.note(f"{NAME}: {reps} rep(s) on {topo.name}, {args.replicas} replicas of "
-                      f"{args.image}, health check {args.detect_period:g} s x "
+                      f"{service.name}, health check {args.detect_period:g} s x "
                       f"{args.detect_misses}; results in {rd.path}")
         for rep in range(1, reps + 1):
             row = one_repetition(rd, rep, topo, ue, args, warmup, after,
-                                 set_testbed)
+                                 set_testbed, service)
             table.append(row)
             if row["failover_s"] is None:
                 progress.line(rep, f"kill {row['killed']}: {row['outcome'].upper()} within "
@@ -345,14 +348,15 @@ def run(args: argparse.Namespace) -> int:
     return _common.execute(NAME, args, [SPEC], measure, make_plots, TABLE_METRICS,
                            config={"topology_path": topo_path, "reps": reps, "ue": ue,
                                    "policy": args.policy,
-                                   "warmup_s": warmup, "after_s": after})
+                                   "warmup_s": warmup, "after_s": after,
+                                   "service": _common.service_config(service)})
 
 
 def one_repetition(rd: ResultDir, rep: int, topo: Any, ue: str, args: argparse.Namespace,
                    warmup: float, after: float,
-                   set_testbed: Optional[Callable[[Any], None]]) -> dict[str, Any]:
+                   set_testbed: Optional[Callable[[Any], None]],
+                   service: Any = None) -> dict[str, Any]:
     """Fresh testbed, deploy, probe, kill the primary's cloudlet, wait, measure."""
-    from mec.core import config
     from mec.core.events import EventLog
     from mec.orchestrator import EdgeOrchestrator
     from mec.measure.probe import ProbeProcess
@@ -360,6 +364,9 @@ def one_repetition(rd: ResultDir, rep: int, topo: Any, ue: str, args: argparse.N
     from mec.service.manager import HealthPolicy
     from mec.testbed import Testbed
 
+    from mec.core import servicefile
+
+    service = service or servicefile.builtin(DEFAULT_IMAGE)
     events = EventLog(rd.path / events_file(rep))
     health = HealthPolicy(period_s=args.detect_period, timeout_s=args.detect_timeout,
                           failures_to_down=args.detect_misses)
@@ -369,12 +376,16 @@ def one_repetition(rd: ResultDir, rep: int, topo: Any, ue: str, args: argparse.N
             if set_testbed is not None:
                 set_testbed(tb)
             with EdgeOrchestrator(tb, events=events, health=health, policy=args.policy) as orch:
-                dep = orch.deploy(ServiceSpec(SERVICE, args.image, replicas=args.replicas), ue,
-                                  strategy="proactive")
+                name = _common.deployment_name(args, service, SERVICE)
+                dep = orch.deploy(ServiceSpec(name, service.image, cpus=service.cpus or 0.0,
+                                              memory_mb=service.memory_mb or 0,
+                                              replicas=args.replicas), ue,
+                                  strategy="proactive", service=service)
                 killed = dep.replicas.primary.cloudlet
                 backup = dep.replicas.backup.cloudlet
-                url = f"http://{dep.vip}:{config.SERVICE_PORT}/"
-                probe = ProbeProcess(tb.network.hosts[ue].node, url, rd.path / probe_file(rep),
+                probe = ProbeProcess(tb.network.hosts[ue].node,
+                                     _common.probe_target(service, dep.vip),
+                                     rd.path / probe_file(rep),
                                      rate=args.rate, timeout=1.0, watchdog=tb.watchdog)
                 with probe:
                     time.sleep(warmup)  # the length of the run before the kill, not a measure
@@ -391,7 +402,7 @@ def one_repetition(rd: ResultDir, rep: int, topo: Any, ue: str, args: argparse.N
                 snapshot = [e.to_dict() for e in events.events()]
     finally:
         events.close()
-    m = rep_metrics(records, snapshot, t_kill, killed, backup)
+    m = rep_metrics(records, snapshot, t_kill, killed, backup, service=name)
     row = {k: v for k, v in m.items() if k in COLUMNS}
     row.update(rep=rep, replicas=args.replicas, killed=killed, backup=backup,
                detect_period_s=args.detect_period, detect_misses=args.detect_misses,

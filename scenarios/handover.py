@@ -66,10 +66,11 @@ STRATEGIES = ("proactive", "reactive")
 SOURCES = ("cached", "registry", "edge")
 IMAGES = ("busybox", "debian", "httpd")
 DEFAULT_REPS, QUICK_REPS = 10, 2
+DEFAULT_SLA_MS = 30.0
 METRICS = ("move_s", "interruption_s", "first_reply_s", "served_by_new_s", "switch_s",
            "time_above_sla_s", "failed", "wrong_replica", "bytes", "radio_s", "emulator_s",
-           "location_s", "out_of_coverage_s", "late_s")
-COLUMNS = ("strategy", "source", "image", "move", "from_site", "to_site", "old", "new",
+           "location_s", "out_of_coverage_s", "late_s", "state_bytes", "state_s", "stale_s")
+COLUMNS = ("strategy", "source", "image", "service", "move", "from_site", "to_site", "old", "new",
            "outcome", "cause", "requests", *METRICS, "interruption_censored")
 SPEC = SummarySpec(NAME, group_by=("strategy", "source"), metrics=METRICS)
 TABLE_METRICS = {NAME: ("interruption_s", "time_above_sla_s", "served_by_new_s", "failed",
@@ -85,7 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cached, pulled from the cloud registry, or transferred from the "
                              "previous edge (default registry)")
     parser.add_argument("--image", choices=IMAGES, default=None,
-                        help="service image (default httpd; --quick: busybox)")
+                        help="the built-in service of this image (default httpd; --quick: "
+                             "busybox)")
+    _common.add_service_argument(parser)
     parser.add_argument("--ue", default=None, help="the moving UE (default: the first UE)")
     parser.add_argument("--path", default=None, metavar="SITES",
                         help="comma-separated sites the UE walks, back and forth (default: "
@@ -96,9 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="proactive placement policy (neighbours, predictive, all)")
     parser.add_argument("--rate", type=float, default=200.0, help="probe requests per second")
     parser.add_argument("--timeout", type=float, default=1.0, help="probe request timeout (s)")
-    parser.add_argument("--sla-ms", type=float, default=30.0,
-                        help="SLA latency bound in ms (default 30: the local edge, not one "
-                             "50 ms backbone hop away)")
+    parser.add_argument("--sla-ms", type=float, default=None,
+                        help="SLA latency bound in ms (default: the service file's sla_ms, "
+                             "else 30: the local edge, not one 50 ms backbone hop away)")
     parser.add_argument("--dwell", type=float, default=2.0, metavar="S",
                         help="seconds at each site after the orchestrator is done (default 2)")
     parser.add_argument("--move-timeout", type=float, default=900.0, metavar="S",
@@ -245,7 +248,39 @@ def move_row(records: Sequence[Any], events: Sequence[Any], move: Any, end: floa
         "wrong_replica": wrong,
         "bytes": moved,
         **system_times(move, evs),
+        **state_numbers(evs, strategy, switch_t, before=events),
     }
+
+
+def state_numbers(events: Sequence[Any], strategy: str, switch_t: Optional[float],
+                  before: Sequence[Any] = ()) -> dict[str, Optional[float]]:
+    """How the service's state followed the move (missing for a service without state).
+
+    Reactive: the migration's state phase (``migration.state``: rsync's bytes, its
+    duration); proactive: the sync rounds that ran in the move's window. ``stale_s``:
+    how old the new primary's state was at the switch: from the start of the copy it
+    holds (reactive: the state phase; proactive: the last completed round before the
+    switch, looked for in BEFORE too: the run's events) to the switch; writes in that
+    time are not on the new primary.
+    """
+    if strategy == "reactive":
+        phase = next((e for e in events if e.kind == "migration.state.end"
+                      and not e.get("error")), None)
+        if phase is None:
+            return {"state_bytes": None, "state_s": None, "stale_s": None}
+        began = phase.t - float(phase.get("duration_s") or 0.0)
+        return {"state_bytes": phase.get("bytes_sent"), "state_s": phase.get("duration_s"),
+                "stale_s": None if switch_t is None else switch_t - began}
+    rounds = [e for e in events if e.kind == "sync_round"]
+    if not rounds:
+        return {"state_bytes": None, "state_s": None, "stale_s": None}
+    done = [e for e in [*before, *events] if e.kind == "sync_round" and e.get("ok")
+            and (switch_t is None or e.t <= switch_t)]
+    last = max(done, key=lambda e: e.t) if done else None
+    return {"state_bytes": sum(int(e.get("bytes") or 0) for e in rounds),
+            "state_s": sum(float(e.get("seconds") or 0.0) for e in rounds),
+            "stale_s": (switch_t - (last.t - float(last.get("seconds") or 0.0))
+                        if last is not None and switch_t is not None else None)}
 
 
 def system_times(move: Any, events: Sequence[Any]) -> dict[str, Optional[float]]:
@@ -337,7 +372,10 @@ def run(args: argparse.Namespace) -> int:
 
     _common.quiet_logs(args)
     reps = _common.reps_of(args, DEFAULT_REPS, QUICK_REPS)
-    image = args.image or ("busybox" if args.quick else "httpd")
+    service = _common.service_of(args, "busybox" if args.quick else "httpd")
+    image = service.image
+    if args.sla_ms is None:
+        args.sla_ms = service.sla_ms or DEFAULT_SLA_MS
     topo_path = args.topology or PAPER_TOPOLOGY
     topo = load(topo_path)
     ue = args.ue or (topo.ues[0].name if topo.ues else None)
@@ -365,9 +403,9 @@ def run(args: argparse.Namespace) -> int:
         for strategy in strategies:
             source = args.image_source if strategy == "reactive" else "-"
             label = strategy if strategy == "proactive" else f"reactive-{source}"
-            progress.note(f"{NAME}: {label}, {image}, {reps} moves of {ue} along "
+            progress.note(f"{NAME}: {label}, {service.name} ({image}, {service.protocol}), {reps} moves of {ue} along "
                           f"{' '.join(sites)}; results in {rd.path}")
-            rows = one_strategy(rd, set_testbed, topo, ue, dests, strategy, source, image,
+            rows = one_strategy(rd, set_testbed, topo, ue, dests, strategy, source, service,
                                 label, args, progress, lambda i, row: progress.line(
                                     done + i, f"{label} {row['from_site']}->{row['to_site']}"
                                     + ("" if row["outcome"] == outcomes.OK else
@@ -396,12 +434,12 @@ def run(args: argparse.Namespace) -> int:
     return _common.execute(
         NAME, args, [SPEC], measure, make_plots, TABLE_METRICS,
         config={"topology_path": topo_path, "ue": ue, "walk": sites, "moves": dests_config,
-                "image": image, "strategies": strategies},
+                "image": image, "service": _common.service_config(service), "strategies": strategies},
         extra_report=ratio_report)
 
 
 def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, ue: str,
-                 dests: Sequence[str], strategy: str, source: str, image: str, label: str,
+                 dests: Sequence[str], strategy: str, source: str, service: Any, label: str,
                  args: argparse.Namespace, progress: Any,
                  on_row: Callable[[int, dict], None]) -> list[dict]:
     """Deploy with STRATEGY on a fresh testbed, make the moves under the probe, return rows."""
@@ -412,18 +450,23 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
     from mec.testbed import Testbed
 
     events = EventLog(rd.file(f"events-{label}.jsonl"))
-    spec = ServiceSpec("svc", image, replicas=args.replicas if strategy == "proactive" else 1,
+    image = service.image
+    spec = ServiceSpec(_common.deployment_name(args, service, "svc"), image,
+                       cpus=service.cpus or 0.0,
+                       memory_mb=service.memory_mb or 0,
+                       replicas=args.replicas if strategy == "proactive" else 1,
                        latency_bound_ms=float("inf"))
     rows: list[dict] = []
     with events, Testbed(topo, controller=_common.controller_of(args), events=events) as tb, \
             EdgeOrchestrator(tb, events=events, policy=args.policy) as orch:
         set_testbed(tb)
         dep = orch.deploy(spec, ue, strategy,
-                          image_source=source if strategy == "reactive" else "registry")
+                          image_source=source if strategy == "reactive" else "registry",
+                          service=service)
         orch.wait_idle()
         host = tb.network.hosts[ue].node
         moves = []
-        with ProbeProcess(host, f"http://{dep.vip}:8080/", rd.file(f"probe-{label}.csv"),
+        with ProbeProcess(host, _common.probe_target(service, dep.vip), rd.file(f"probe-{label}.csv"),
                           rate=args.rate, timeout=args.timeout,
                           watchdog=tb.watchdog) as probe:
             time.sleep(args.dwell)  # service before the first move (a run length, not a measure)
@@ -452,7 +495,8 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
         until = moves[i + 1][0].t_request if i + 1 < len(moves) else end
         # a re-attach's window opens at the detach: the requests lost out of coverage count
         window = dataclasses.replace(move, t_request=detach.t_request) if detach else move
-        row = {"strategy": strategy, "source": source, "image": image, "move": len(rows) + 1,
+        row = {"strategy": strategy, "source": source, "image": image, "service": service.name,
+               "move": len(rows) + 1,
                "from_site": move.from_site, "to_site": move.to_site, "old": old, "new": new,
                **move_row(records, evs, window, until, new, args.sla_ms, strategy,
                           handled=handled, cause=cause),

@@ -59,30 +59,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", default=None, metavar="LIST",
                         help=f"comma-separated images (default {','.join(IMAGES)}; "
                              f"--quick: {','.join(QUICK_IMAGES)})")
+    parser.add_argument("--service", action="append", default=None, metavar="FILE",
+                        help="a service file (docs/services.md) whose image is measured "
+                             "instead of --images; repeat for several")
     parser.add_argument("--cloudlet", default=None,
                         help="cloudlet measured (default: the topology's first)")
     parser.add_argument("--cloud-link", default="wan", metavar="PROFILE",
                         help="profile of the built-in topology's cloud link (default wan: "
                              "100 Mbit/s, 20 ms RTT)")
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="S",
-                        help="longest wait for the first HTTP answer (default 60)")
+                        help="longest wait for the first good answer to the health check (default 60)")
     _common.add_common_arguments(parser, DEFAULT_REPS, QUICK_REPS, topology=True)
 
 
-def images_of(args: argparse.Namespace) -> list[str]:
+def services_of(args: argparse.Namespace) -> list[Any]:
+    """The services measured: ``--service`` files, else the built-ins of ``--images``."""
+    from mec.core import servicefile
+
+    if args.service:
+        if args.images:
+            raise SystemExit("--service and --images: give one (a service file names its image)")
+        return [_common.service_of(argparse.Namespace(service=f), "") for f in args.service]
     names = ([n.strip() for n in args.images.split(",") if n.strip()] if args.images
              else list(QUICK_IMAGES if args.quick else IMAGES))
     unknown = [n for n in names if n not in IMAGES]
     if unknown or not names:
         raise SystemExit(f"--images: unknown {unknown}; choose from {', '.join(IMAGES)}")
-    return names
+    return [servicefile.builtin(n) for n in names]
 
 
-def launch(em, instance: str, ref: str, timeout: float) -> dict[str, float]:
-    """Deploy INSTANCE of REF and wait for its first HTTP answer; remove it again."""
+def launch(em, instance: str, ref: str, service: Any, timeout: float) -> dict[str, float]:
+    """Deploy INSTANCE of REF as SERVICE and wait for its first good answer to the
+    service's health check; remove it again."""
     t0 = time.perf_counter()
-    inst = em.deploy(instance, ref, service=NAME)
-    ready = em.wait_ready(instance, timeout=timeout)
+    inst = em.deploy_service(instance, ref, service)
+    ready = em.wait_service(instance, service, timeout=timeout)
     launch_s = time.perf_counter() - t0
     em.remove(instance)
     return {"start_s": inst.launch_s, "ready_s": launch_s - inst.launch_s, "launch_s": launch_s,
@@ -102,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
     _common.quiet_logs(args)
     reps = _common.reps_of(args, DEFAULT_REPS, QUICK_REPS)
-    images = images_of(args)
+    services = services_of(args)
+    images = [s.image for s in services]
     if args.topology:
         topo = load(args.topology)
         cfg = {"topology_path": args.topology}
@@ -129,14 +141,15 @@ def run(args: argparse.Namespace) -> int:
             progress.note(f"{NAME}: {len(images)} image(s) x {reps} rep(s) on cloudlet "
                           f"{cloudlet}; results in {rd.path}")
             for rep in range(1, reps + 1):
-                for image in images:
+                for service in services:
+                    image = service.image
                     ref = registry_ref(image, tb.network.registry_addr)
                     em.remove_image(ref)
                     if em.has_image(ref):
                         raise RuntimeError(f"{ref} is still cached on {cloudlet} after removal")
                     pull = em.pull(ref)
-                    pulled = launch(em, f"su-{image}", ref, args.ready_timeout)
-                    cached = launch(em, f"su-{image}", ref, args.ready_timeout)
+                    pulled = launch(em, f"su-{service.name}", ref, service, args.ready_timeout)
+                    cached = launch(em, f"su-{service.name}", ref, service, args.ready_timeout)
                     base = {"rep": rep, "image": image, "cloudlet": cloudlet,
                             "image_bytes": pull.image_size}
                     table.append({**base, "state": "pulled", "pull_s": pull.seconds,
@@ -152,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
                     progress.line(rep, f"{image} pre-cached", cached["launch_s"])
 
     return _common.execute(NAME, args, [SPEC], measure, make_plots, TABLE_METRICS,
-                           config={**cfg, "images": images, "reps": reps, "cloudlet": cloudlet})
+                           config={**cfg, "images": images, "reps": reps, "cloudlet": cloudlet,
+                                   "services": [s.name for s in services]})
 
 
 if __name__ == "__main__":

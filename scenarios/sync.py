@@ -73,6 +73,7 @@ DEFAULT_REPS, QUICK_REPS = 5, 1
 STAMP_FILE, STATE_FILE = "seq.txt", "state.bin"
 RAW = "raw"
 COLUMNS = ("rep", "period_s", "from_site", "to_site", "old_primary", "new_primary", "served_by",
+           "served_from",
            "secondaries", "rounds", "window_s", "bytes", "bytes_per_s", "round_s",
            "latest_seq", "served_seq", "staleness_seq", "staleness_s", "age_s", "lost_seq", "switch_s",
            "t_move")
@@ -362,8 +363,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sync periods in s (default "
                              f"{','.join(f'{p:g}' for p in DEFAULT_PERIODS)}; --quick: "
                              f"{','.join(f'{p:g}' for p in QUICK_PERIODS)})")
-    parser.add_argument("--image", default=DEFAULT_IMAGE,
-                        help=f"service image (default {DEFAULT_IMAGE})")
+    parser.add_argument("--image", default=None,
+                        help=f"the built-in service of this image (default {DEFAULT_IMAGE})")
+    _common.add_service_argument(parser)
     parser.add_argument("--policy", default="all", metavar="NAME",
                         help="placement policy (default all: a replica on every cloudlet, so "
                              "every move promotes a replica that has been syncing all along; "
@@ -392,8 +394,12 @@ def run(args: argparse.Namespace) -> int:
     reps = _common.reps_of(args, DEFAULT_REPS, QUICK_REPS)
     periods = (parse_periods(args.periods) if args.periods
                else list(QUICK_PERIODS if args.quick else DEFAULT_PERIODS))
-    if args.image not in RECIPES:
+    if args.image is not None and args.image not in RECIPES:
         raise SystemExit(f"--image {args.image!r}: choose from {', '.join(RECIPES)}")
+    service = _common.service_of(args, DEFAULT_IMAGE)
+    if args.service and service.data is None:
+        raise SystemExit(f"--service {args.service}: the sync scenario needs a service with "
+                         "state (a `data:` path in its file)")
     if args.controller == "none":
         raise SystemExit("--controller none: moves need the Network Manager (use os-ken or ryu)")
     from mec.orchestrator.scheduler import POLICIES
@@ -412,7 +418,8 @@ def run(args: argparse.Namespace) -> int:
     if args.write_kbps < 0 or args.tick <= 0:
         raise SystemExit("--write-kbps must be >= 0 and --tick > 0")
     state_bytes = int(round(args.write_kbps * 1000 / 8 * args.tick))
-    _common.prepare([args.image])
+    name = _common.deployment_name(args, service, SERVICE)
+    _common.prepare([service.image])
     progress = Progress(reps * len(periods))
 
     def measure(rd: ResultDir, set_testbed: Callable[[Any], None]) -> None:
@@ -429,36 +436,38 @@ def run(args: argparse.Namespace) -> int:
                 set_testbed(tb)
                 progress.note(f"{NAME}: periods {', '.join(f'{p:g} s' for p in periods)} x "
                               f"{reps} rep(s) on {topo.name}, {replicas} replicas of "
-                              f"{args.image}, writes {args.write_kbps:g} kbit/s "
+                              f"{service.name}, writes {args.write_kbps:g} kbit/s "
                               f"({state_bytes} B every {args.tick:g} s); results in {rd.path}")
                 done = 0
                 for period in periods:
                     done = one_period(tb, events, period, reps, done, ue, replicas, state_bytes,
-                                      args, rng, table, rounds_table, progress)
+                                      args, rng, table, rounds_table, progress, service, name)
         finally:
             events.close()
-            wipe_data(topo)
+            wipe_data(topo, name)
 
     return _common.execute(NAME, args, list(SPECS), measure, make_plots, TABLE_METRICS,
                            config={"topology_path": topo_path, "reps": reps, "periods": periods,
                                    "policy": args.policy,
-                                   "replicas": replicas, "ue": ue, "state_bytes": state_bytes})
+                                   "replicas": replicas, "ue": ue, "state_bytes": state_bytes,
+                                   "service": _common.service_config(service)})
 
 
-def wipe_data(topo: Any) -> None:
+def wipe_data(topo: Any, service: str = SERVICE) -> None:
     """Remove the service's data directories (ours: under the state dir, by prefix)."""
     from mec.service.datasync import data_dir
 
     for c in topo.cloudlets:
-        shutil.rmtree(data_dir(SERVICE, c.name), ignore_errors=True)
+        shutil.rmtree(data_dir(service, c.name), ignore_errors=True)
 
 
-def _wait_round(events: Any, primary: str, after_seq: int, timeout: float) -> Mapping[str, Any]:
+def _wait_round(events: Any, primary: str, after_seq: int, timeout: float,
+                service: str = SERVICE) -> Mapping[str, Any]:
     """The first sync_round of PRIMARY after event AFTER_SEQ (polled)."""
     deadline = time.monotonic() + timeout
     while True:
         for e in events.events("sync_round"):
-            if e.seq > after_seq and e.get("primary") == primary and e.get("service") == SERVICE:
+            if e.seq > after_seq and e.get("primary") == primary and e.get("service") == service:
                 return e.to_dict()
         if time.monotonic() > deadline:
             raise TimeoutError(f"no sync round of primary {primary} within {timeout:g} s")
@@ -483,14 +492,20 @@ def _read(path: Path) -> str:
 
 def one_period(tb: Any, events: Any, period: float, reps: int, done: int, ue: str,
                replicas: int, state_bytes: int, args: argparse.Namespace, rng: random.Random,
-               table: Any, rounds_table: Any, progress: Any) -> int:
-    """Deploy with PERIOD, run REPS moves, undeploy; returns the count of measurements done."""
-    from mec.core import config
+               table: Any, rounds_table: Any, progress: Any, service: Any = None,
+               name: str = SERVICE) -> int:
+    """Deploy with PERIOD, run REPS moves, undeploy; returns the count of measurements done.
+
+    A built-in service serves its state over HTTP (``/data/``): the stamp the user
+    gets is fetched through the virtual IP. Another service's state is read from the
+    new primary's volume right after the promotion (``served_from`` says which)."""
+    from mec.core import servicefile
     from mec.service.datasync import data_dir
     from mec.orchestrator import EdgeOrchestrator
     from mec.orchestrator.scheduler import ServiceSpec
 
-    wipe_data(tb.topology)
+    service = service or servicefile.builtin(DEFAULT_IMAGE)
+    wipe_data(tb.topology, name)
     site_names = list(tb.topology.site_names)
     moves = walk(site_names, tb.network.ue_site[ue], reps)
     node = tb.network.hosts[ue].node
@@ -499,7 +514,7 @@ def one_period(tb: Any, events: Any, period: float, reps: int, done: int, ue: st
     writer: Optional[StateWriter] = None
 
     def on_promote(event: Any) -> None:
-        if event.get("service") != SERVICE or event.get("error"):
+        if event.get("service") != name or event.get("error"):
             return
         seen["latest"] = writer.pause() if writer else None
         seen["event"] = event
@@ -511,17 +526,17 @@ def one_period(tb: Any, events: Any, period: float, reps: int, done: int, ue: st
     try:
         with EdgeOrchestrator(tb, events=events, sync_period_s=period,
                               policy=args.policy) as orch:
-            dep = orch.deploy(ServiceSpec(SERVICE, args.image, replicas=replicas), ue,
-                              strategy="proactive", data=True)
+            dep = orch.deploy(ServiceSpec(name, service.image, replicas=replicas), ue,
+                              strategy="proactive", data=True, service=service)
             primary = dep.replicas.primary.cloudlet
-            writer = StateWriter(lambda c: data_dir(SERVICE, c), primary, args.tick,
+            writer = StateWriter(lambda c: data_dir(name, c), primary, args.tick,
                                  state_bytes).start()
-            url = f"http://{dep.vip}:{config.SERVICE_PORT}"
+            url = f"http://{dep.vip}:{service.port}"
             for rep, (from_site, to_site) in enumerate(moves, start=1):
                 mark = events.events()[-1].seq
                 timeout = 2 * period + 60
-                first = _wait_round(events, primary, mark, timeout)
-                _wait_round(events, primary, first["seq"], timeout)
+                first = _wait_round(events, primary, mark, timeout, name)
+                _wait_round(events, primary, first["seq"], timeout, name)
                 time.sleep(rng.uniform(0, period))  # a random phase of the sync schedule
                 promoted.clear()
                 t_move = time.monotonic()
@@ -532,19 +547,24 @@ def one_period(tb: Any, events: Any, period: float, reps: int, done: int, ue: st
                     raise RuntimeError(f"no promotion within {args.promote_timeout:g} s after "
                                        f"{ue} moved {from_site} -> {to_site}")
                 t_fetch = time.monotonic()
-                body = node.cmd(["curl", "-s", "-m", "3", f"{url}/data/{STAMP_FILE}"])
-                served_by = node.cmd(["curl", "-s", "-m", "3", f"{url}/"]).strip()
                 new = seen["event"].get("new")
+                if service.names_instance:
+                    body = node.cmd(["curl", "-s", "-m", "3", f"{url}/data/{STAMP_FILE}"])
+                    served_by = node.cmd(["curl", "-s", "-m", "3", f"{url}/"]).strip()
+                else:
+                    body = _read(data_dir(name, new) / STAMP_FILE)
+                    served_by = dep.instance(new)
                 # The old primary's round in progress still completes (the Service Manager
                 # stops a sync after its round): once the sync from the new primary has
                 # started, what the new primary holds is final; the rest was lost.
                 _wait_sync_start(events, new, seen["event"].seq, timeout=2 * period + 60)
-                kept = parse_stamp(_read(data_dir(SERVICE, new) / STAMP_FILE))
+                kept = parse_stamp(_read(data_dir(name, new) / STAMP_FILE))
                 writer.resume(new)
                 latest, served = seen["latest"], parse_stamp(body)
                 stale = staleness(latest, served) if latest and served else (None, None)
                 row = {"rep": rep, "period_s": period, "from_site": from_site, "to_site": to_site,
                        "old_primary": primary, "new_primary": new, "served_by": served_by,
+                       "served_from": "http" if service.names_instance else "volume",
                        **rate,
                        "latest_seq": latest.seq if latest else None,
                        "served_seq": served.seq if served else None,

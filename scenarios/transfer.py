@@ -74,11 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated link profiles compared (default dc,mec; "
                              "built-in: mec, dc, wan, lan)")
     parser.add_argument("--image", default=None,
-                        help=f"image moved (default {DEFAULT_IMAGE}; --quick: {QUICK_IMAGE})")
+                        help=f"the built-in service whose image is moved (default "
+                             f"{DEFAULT_IMAGE}; --quick: {QUICK_IMAGE})")
+    _common.add_service_argument(parser)
     parser.add_argument("--compress-level", type=int, default=1, choices=range(1, 10),
                         metavar="1-9", help="gzip level of the exported archive (default 1)")
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="S",
-                        help="longest wait for the first HTTP answer (default 60)")
+                        help="longest wait for the first good answer to the health check (default 60)")
     _common.add_common_arguments(parser, DEFAULT_REPS, QUICK_REPS, topology=False)
 
 
@@ -102,9 +104,10 @@ def run(args: argparse.Namespace) -> int:
 
     _common.quiet_logs(args)
     reps = _common.reps_of(args, DEFAULT_REPS, QUICK_REPS)
-    image = args.image or (QUICK_IMAGE if args.quick else DEFAULT_IMAGE)
-    if image not in RECIPES:
-        raise SystemExit(f"--image {image!r}: choose from {', '.join(RECIPES)}")
+    if args.image is not None and args.image not in RECIPES:
+        raise SystemExit(f"--image {args.image!r}: choose from {', '.join(RECIPES)}")
+    service = _common.service_of(args, QUICK_IMAGE if args.quick else DEFAULT_IMAGE)
+    image = service.image
     links = [p.strip() for p in args.links.split(",") if p.strip()]
     if not links or len(set(links)) != len(links):
         raise SystemExit(f"--links {args.links!r}: give distinct profile names")
@@ -128,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
                        for c in topo.cloudlets}
                 src = ems["c1"]
                 ref = registry_ref(image, tb.network.registry_addr)
+                instance = f"tr-{service.name}"
                 pull = src.pull(ref)
                 progress.note(f"{NAME}: {image} on c1 (pulled in {pull.seconds:.1f} s, not "
                               f"counted); {reps} rep(s) over {', '.join(links)}; "
@@ -139,10 +143,10 @@ def run(args: argparse.Namespace) -> int:
                         dst.remove_image(ref)
                         tr = transfer_image(ref, src, dst, work, compresslevel=args.compress_level)
                         t0 = time.perf_counter()
-                        inst = dst.deploy("tr-svc", ref, service=NAME)
-                        dst.wait_ready("tr-svc", timeout=args.ready_timeout)
+                        inst = dst.deploy_service(instance, ref, service)
+                        dst.wait_service(instance, service, timeout=args.ready_timeout)
                         launch_s = time.perf_counter() - t0
-                        dst.remove("tr-svc")
+                        dst.remove(instance)
                         total = tr.total_s + launch_s
                         table.append({
                             "rep": rep, "link": profile, "bw_mbps": params.bw_mbps,
@@ -161,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
 
     return _common.execute(NAME, args, [SPEC], measure, make_plots, TABLE_METRICS,
                            config={"topology_data": data, "image": image, "reps": reps,
-                                   "links": links, "compress_level": args.compress_level})
+                                   "links": links, "compress_level": args.compress_level,
+                                   "service": _common.service_config(service)})
 
 
 if __name__ == "__main__":

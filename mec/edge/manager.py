@@ -39,7 +39,7 @@ import docker.errors
 from mec.core import config
 from mec.core.exchange import ask
 from mec.core.netns import NamespaceThread, WireCounter
-from mec.core.servicefile import Exchange
+from mec.core.servicefile import Exchange, ServiceDef
 
 log = logging.getLogger(__name__)
 
@@ -381,6 +381,26 @@ class EdgeManager:
         inst.launch_s = launch_s
         log.info("cloudlet %s: started %s (%s) in %.3f s", self.name, instance, image_ref, launch_s)
         return inst
+
+    def deploy_service(self, instance: str, image_ref: str, service: ServiceDef,
+                       env: Optional[Mapping[str, str]] = None,
+                       volumes: Optional[Mapping[str, Any]] = None, role: str = "primary",
+                       **limits: Optional[float]) -> Instance:
+        """Run INSTANCE of IMAGE_REF as SERVICE's file says: its port, command,
+        environment (ENV added) and resources (``cpus``/``memory_mb`` in LIMITS override
+        the file's)."""
+        return self.deploy(instance, image_ref, cpus=limits.get("cpus", service.cpus),
+                           memory_mb=limits.get("memory_mb", service.memory_mb),
+                           env={**service.env, **(env or {})}, port=service.port,
+                           volumes=volumes, service=service.name, role=role,
+                           command=service.command)
+
+    def wait_service(self, instance: str, service: ServiceDef,
+                     timeout: float = 60.0) -> ReadyResult:
+        """Wait until INSTANCE answers SERVICE's health check (and names itself when the
+        service's replies do)."""
+        return self.wait_ready(instance, timeout=timeout, check=service.health,
+                               names_instance=service.names_instance)
 
     def http_get(self, url: str, timeout: float = 2.0) -> Optional[str]:
         """Body of GET URL fetched from inside the cloudlet's namespace, None on failure."""

@@ -309,18 +309,16 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
     def _run(self, dep: Deployment, cloudlet: str, env: Optional[dict],
              volumes: Optional[dict]) -> None:
         """Start DEP's instance on CLOUDLET as its service file says (command, environment,
-        resources, state volume)."""
-        svc = dep.service
-        self.edges[cloudlet].deploy(
-            dep.instance(cloudlet), dep.image_ref, cpus=dep.spec.cpus or None, port=dep.port,
-            memory_mb=dep.spec.memory_mb or None, env={**svc.env, **(env or {})},
-            volumes=volumes, service=dep.name, command=svc.command)
+        state volume), with the spec's resources."""
+        self.edges[cloudlet].deploy_service(
+            dep.instance(cloudlet), dep.image_ref, replace(dep.service, name=dep.name,
+                                                           port=dep.port),
+            env=env, volumes=volumes, cpus=dep.spec.cpus or None,
+            memory_mb=dep.spec.memory_mb or None)
 
     def _ready(self, dep: Deployment, cloudlet: str) -> None:
         """Wait until DEP's instance on CLOUDLET answers the service's health check."""
-        self.edges[cloudlet].wait_ready(dep.instance(cloudlet), timeout=60,
-                                        check=dep.service.health,
-                                        names_instance=dep.service.names_instance)
+        self.edges[cloudlet].wait_service(dep.instance(cloudlet), dep.service, timeout=60)
 
     def _data_volume(self, dep: Deployment, cloudlet: str) -> tuple[Optional[dict], Optional[dict]]:
         if not dep.data:
@@ -334,10 +332,14 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
         others = [r for r in dep.replicas.all() if r.role != PRIMARY and r.healthy]
         if primary is None or not others:
             return None
-        as_sync = lambda c: SyncReplica(c, self.net.host(c).netns_path, self.edges[c].ip,
-                                        data_dir(dep.name, c))
-        return DataSync(dep.name, as_sync(primary.cloudlet), [as_sync(r.cloudlet) for r in others],
+        return DataSync(dep.name, self._sync_replica(dep, primary.cloudlet),
+                        [self._sync_replica(dep, r.cloudlet) for r in others],
                         period_s=self.sync_period_s, events=self.events)
+
+    def _sync_replica(self, dep: Deployment, cloudlet: str) -> SyncReplica:
+        """Where DEP's state lives on CLOUDLET (namespace, address, host directory)."""
+        return SyncReplica(cloudlet, self.net.host(cloudlet).netns_path, self.edges[cloudlet].ip,
+                           data_dir(dep.name, cloudlet))
 
 
     # ================================================================== events in

@@ -20,6 +20,7 @@ from mec.edge.manager import transfer_image
 from mec.orchestrator import scheduler
 from mec.orchestrator.deployment import Deployment, OrchestrationError, one_replica
 from mec.orchestrator.replicas import PRIMARY, SECONDARY
+from mec.service.datasync import copy_state
 
 
 class ReactiveHandling:
@@ -98,6 +99,8 @@ class ReactiveHandling:
                              export_s=result.export_s, transfer_s=result.transfer_s,
                              load_s=result.load_s)
             volumes, env = self._data_volume(dep, target)
+            if dep.data:
+                self._move_state(dep, old_cloudlet, target, fields)
             with self.events.span("migration.launch", **fields) as x:
                 if self._clear_leftover(dep, target):
                     x["leftover"] = "removed"
@@ -126,6 +129,24 @@ class ReactiveHandling:
                          since_packet_in_s=(time.monotonic() - t_seen) if t_seen else None)
         self._background.put(("retire", dep.name, old_cloudlet, drain_s, fields))
         self.events.emit("roles", service=dep.name, roles=dep.replicas.roles())
+
+    def _move_state(self, dep: Deployment, old_cloudlet: str, target: str,
+                    fields: dict) -> None:
+        """The state phase: copy the old instance's volume to TARGET over the network.
+
+        The copy is a snapshot taken while the old instance keeps serving: what it
+        writes after ``migration.state.start`` is not on TARGET (the results' staleness
+        at the switch)."""
+        with self.events.span("migration.state", **fields) as x:
+            done = copy_state(dep.name, self._sync_replica(dep, old_cloudlet),
+                              self._sync_replica(dep, target))
+            push = done.targets[0]
+            x.update(state_bytes=push.stats.literal_bytes, bytes_sent=push.stats.total_bytes,
+                     wire_bytes=push.wire_bytes, files=push.stats.files_transferred,
+                     snapshot_at=done.started)
+            if not done.ok:
+                raise OrchestrationError(f"the state of {dep.name} did not reach {target}: "
+                                         f"{push.error}")
 
     def _retire(self, service: str, cloudlet: str, drain_s: float, fields: dict) -> None:
         """Stop a reactive migration's old instance once its connections drained.

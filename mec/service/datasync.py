@@ -429,3 +429,17 @@ class DataSync:
                 if d:
                     diffs[sec.cloudlet] = d
         return Coherence(not diffs, len(ref), diffs)
+
+
+def copy_state(service: str, source: Replica, target: Replica, timeout_s: float = 600) -> SyncRound:
+    """Copy SOURCE's data volume to TARGET once, over the emulated network (the reactive
+    migration's state phase): an rsync daemon in TARGET's namespace, the client in
+    SOURCE's. Returns the round (``ok``, bytes by rsync and on TARGET's wire, seconds)."""
+    once = DataSync(service, source, [target], period_s=1.0, timeout_s=timeout_s)
+    try:
+        source.data_dir.mkdir(parents=True, exist_ok=True)
+        target.data_dir.mkdir(parents=True, exist_ok=True)
+        return once.sync_now()
+    finally:
+        once.stop()
+

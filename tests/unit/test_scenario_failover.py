@@ -138,4 +138,4 @@ def test_mec_run_failover_options():
                               "--detect-misses", "2", "--replicas", "3"])
     assert args.func is failover.run
     assert (args.detect_period, args.detect_misses, args.replicas) == (0.1, 2, 3)
-    assert args.policy == "neighbours" and args.image == "busybox" and args.rate == 200
+    assert args.policy == "neighbours" and args.image is None and args.service is None and args.rate == 200

@@ -61,7 +61,7 @@ def test_mec_run_lists_every_scenario_and_parses_options():
     args = parser.parse_args(["run", "startup", "--quick", "--images", "busybox,httpd",
                               "--controller", "none", "--out", "/tmp/x"])
     assert args.func is startup.run and args.quick and args.out == Path("/tmp/x")
-    assert startup.images_of(args) == ["busybox", "httpd"]
+    assert [s.image for s in startup.services_of(args)] == ["busybox", "httpd"]
     args = parser.parse_args(["run", "transfer", "--reps", "4", "--links", "dc,mec"])
     assert args.func is transfer.run and args.reps == 4 and args.compress_level == 1
     with pytest.raises(KeyError, match="known: startup, transfer"):
@@ -71,14 +71,36 @@ def test_mec_run_lists_every_scenario_and_parses_options():
 def test_quick_defaults():
     parser = _parser()
     args = parser.parse_args(["run", "startup", "--quick"])
-    assert startup.images_of(args) == ["busybox"]
+    assert [s.image for s in startup.services_of(args)] == ["busybox"]
     from scenarios._common import reps_of
     assert reps_of(args, startup.DEFAULT_REPS, startup.QUICK_REPS) == startup.QUICK_REPS
     args = parser.parse_args(["run", "startup"])
-    assert startup.images_of(args) == ["busybox", "debian", "httpd"]
+    assert [s.image for s in startup.services_of(args)] == ["busybox", "debian", "httpd"]
     assert reps_of(args, startup.DEFAULT_REPS, startup.QUICK_REPS) == startup.DEFAULT_REPS
     with pytest.raises(SystemExit, match="unknown"):
-        startup.images_of(parser.parse_args(["run", "startup", "--images", "nginx"]))
+        startup.services_of(parser.parse_args(["run", "startup", "--images", "nginx"]))
+
+
+def test_service_files_replace_the_images_and_bad_ones_exit_2(tmp_path, capsys):
+    parser = _parser()
+    good = tmp_path / "echo.yaml"
+    good.write_text("name: echo\nimage: echo\nport: 7000\nprotocol: tcp\n"
+                    "probe: {payload: hi, reply: echo}\n")
+    args = parser.parse_args(["run", "startup", "--service", str(good)])
+    assert [(s.name, s.image, s.port) for s in startup.services_of(args)] == [("echo", "echo", 7000)]
+    with pytest.raises(SystemExit, match="give one"):
+        startup.services_of(parser.parse_args(["run", "startup", "--service", str(good),
+                                               "--images", "busybox"]))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: echo\nimage: echo\nport: 7000\nprotocol: quic\n")
+    for argv in (["run", "startup", "--service", str(bad)],
+                 ["run", "handover", "--service", str(bad)]):
+        args = parser.parse_args(argv)
+        with pytest.raises(SystemExit) as exit_:
+            args.func(args) if argv[1] == "handover" else startup.services_of(args)
+        assert exit_.value.code == 2
+        assert f"{bad}: protocol: 'quic' is not allowed (allowed: http, tcp, udp)" in \
+            capsys.readouterr().err
 
 
 def test_builtin_topologies_are_valid():
