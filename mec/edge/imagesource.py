@@ -133,7 +133,8 @@ def log_tail(output: str, lines: int = LOG_TAIL_LINES) -> list[str]:
 def build(source: Source, tag: str, labels: dict[str, str], log_file: Path) -> str:
     """Build SOURCE's Dockerfile offline as TAG; returns the image id. The whole build log
     goes to LOG_FILE; a failure shows its last lines."""
-    argv = ["docker", "build", "--network", "none", "-f", str(source.path), "-t", tag]
+    argv = ["docker", "build", "--network", "none", "--force-rm", "-f", str(source.path),
+            "-t", tag]
     for key, value in labels.items():
         argv += ["--label", f"{key}={value}"]
     argv.append(str(source.context))
@@ -144,13 +145,38 @@ def build(source: Source, tag: str, labels: dict[str, str], log_file: Path) -> s
         output, code = proc.stdout + proc.stderr, proc.returncode
     except CommandTimeout as exc:
         output, code = f"{exc.output}\n{exc}", -1
-    log_file.write_text(output)
     if code != 0:
+        log_file.write_text(output)
+        _remove_untagged(steps_built(output))
         tail = "\n".join(log_tail(output))
         raise ImageError(f"{source.path}: the build failed (exit {code}); the last "
                          f"{LOG_TAIL_LINES} lines of its log ({log_file}):\n{tail}")
+    log_file.unlink(missing_ok=True)  # an earlier failure's log is history now
     return run(["docker", "image", "inspect", "--format", "{{.Id}}", tag],
                timeout=30).stdout.strip()
+
+
+def steps_built(output: str) -> list[str]:
+    """Ids of the images a legacy build created (not its FROM images, not cache hits)."""
+    ids, previous = [], ""
+    for line in output.splitlines():
+        found = re.fullmatch(r" ---> ([0-9a-f]{12,64})", line.rstrip())
+        if found and not re.match(r"(Step \d+/\d+ : FROM |\s*---> Using cache)", previous,
+                                  re.I):
+            ids.append(found.group(1))
+        if line.strip():
+            previous = line
+    return ids
+
+
+def _remove_untagged(image_ids: list[str]) -> None:
+    """Remove the images a failed build left (its finished steps), newest first, when they
+    carry no tag; ``docker image rm`` without force also keeps any image another uses."""
+    for image_id in reversed(image_ids):
+        tags = run(["docker", "image", "inspect", "--format", "{{len .RepoTags}}", image_id],
+                   check=False, timeout=30)
+        if tags.returncode == 0 and tags.stdout.strip() == "0":
+            run(["docker", "image", "rm", image_id], check=False, timeout=60)
 
 
 # --- archive -----------------------------------------------------------------------------
