@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from mec.edge import userimages
 from mec.edge.imagesource import ImageError
@@ -56,26 +57,34 @@ def _ready(command: str) -> int | None:
     return None
 
 
+def _guarded(command: str, check: Callable[[], object], act: Callable[[], str]) -> int:
+    """Run CHECK (argument checks that need no engine: refused at once), then, on a ready
+    machine, ACT, printing what it returns; a refused image exits 2 with the reason."""
+    try:
+        check()
+        code = _ready(command)
+        if code is not None:
+            return code
+        print(act())
+    except ImageError as exc:
+        print(f"mec image {command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _add(args: argparse.Namespace) -> int:
-    try:  # the argument checks need no engine: a wrong PATH or name is refused at once
+    def check() -> None:
         userimages.imagesource.source_of(args.path)
         if args.name:
             userimages.parse_name(args.name)
-    except ImageError as exc:
-        print(f"mec image add: {exc}", file=sys.stderr)
-        return 2
-    code = _ready("add")
-    if code is not None:
-        return code
-    try:
+
+    def act() -> str:
         added = userimages.add(args.path, args.name, replace=args.replace)
-    except ImageError as exc:
-        print(f"mec image add: {exc}", file=sys.stderr)
-        return 2
-    print(f"{added.ref}: {'replaced' if added.replaced else 'added'} from {added.origin} "
-          f"{added.source}; published as {added.digest} ({_mb(added.compressed_bytes)} of "
-          "compressed layers)")
-    return 0
+        return (f"{added.ref}: {'replaced' if added.replaced else 'added'} from {added.origin} "
+                f"{added.source}; published as {added.digest} "
+                f"({_mb(added.compressed_bytes)} of compressed layers)")
+
+    return _guarded("add", check, act)
 
 
 def _ls(args: argparse.Namespace) -> int:
@@ -97,21 +106,11 @@ def _ls(args: argparse.Namespace) -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
-    try:
-        userimages.removable(args.name)
-    except ImageError as exc:
-        print(f"mec image rm: {exc}", file=sys.stderr)
-        return 2
-    code = _ready("rm")
-    if code is not None:
-        return code
-    try:
+    def act() -> str:
         deleted = userimages.remove(args.name)
-    except ImageError as exc:
-        print(f"mec image rm: {exc}", file=sys.stderr)
-        return 2
-    print(f"{args.name}: removed ({len(deleted)} blob(s) no other image used deleted)")
-    return 0
+        return f"{args.name}: removed ({len(deleted)} blob(s) no other image used deleted)"
+
+    return _guarded("rm", lambda: userimages.removable(args.name), act)
 
 
 def _mb(n: int | None) -> str:

@@ -147,7 +147,7 @@ def build(source: Source, tag: str, labels: dict[str, str], log_file: Path) -> s
         output, code = f"{exc.output}\n{exc}", -1
     if code != 0:
         log_file.write_text(output)
-        _remove_untagged(steps_built(output))
+        remove_untagged(steps_built(output))
         tail = "\n".join(log_tail(output))
         raise ImageError(f"{source.path}: the build failed (exit {code}); the last "
                          f"{LOG_TAIL_LINES} lines of its log ({log_file}):\n{tail}")
@@ -169,7 +169,7 @@ def steps_built(output: str) -> list[str]:
     return ids
 
 
-def _remove_untagged(image_ids: list[str]) -> None:
+def remove_untagged(image_ids: list[str]) -> None:
     """Remove the images a failed build left (its finished steps), newest first, when they
     carry no tag; ``docker image rm`` without force also keeps any image another uses."""
     for image_id in reversed(image_ids):

@@ -224,7 +224,7 @@ def _retag(image_id: str, engine_tag: str, old: dict | None) -> None:
     run(["docker", "tag", image_id, engine_tag], timeout=30)
     old_id = (old or {}).get("image_id")
     if old_id and old_id != image_id:
-        run(["docker", "image", "rm", old_id], check=False, timeout=60)
+        imagesource.remove_untagged([old_id])  # kept while any tag (e.g. a built-in's) has it
 
 
 def list_images(store: RegistryStore | None = None) -> list[ImageRow]:

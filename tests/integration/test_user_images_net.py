@@ -232,3 +232,31 @@ def test_replace_publishes_the_new_image_and_drops_the_old_layers(env, tmp_path,
         assert probe.stdout.endswith("second\n")
     finally:
         cleanup(ref)
+
+
+def test_an_image_sharing_a_built_ins_id_never_takes_the_built_in_with_it(env, tmp_path,
+                                                                          capsys):
+    """An archive of mec/busybox itself: refused under its own name; added under another, then
+    replaced and removed, the built-in keeps its tag, its registry blobs and its pulls."""
+    ref = f"{name('bb')}:latest"
+    busybox_id = run(["docker", "image", "inspect", "--format", "{{.Id}}",
+                      "mec/busybox:latest"], timeout=30).stdout.strip()
+    archive = tmp_path / "busybox.tar"
+    run(["docker", "save", "-o", str(archive), "mec/busybox:latest"], timeout=120)
+    try:
+        refused(capsys, ["image", "add", str(archive)], "'busybox' is a built-in image's name")
+        assert main(["image", "add", str(archive), "--name", ref]) == 0
+        scratch = tmp_path / "scratch"
+        scratch.mkdir()
+        (scratch / "data").write_text("no busybox below\n")
+        (scratch / "Dockerfile").write_text("FROM scratch\nCOPY data /data\n")
+        # (not FROM busybox: a child image would keep busybox's id alive by itself)
+        assert main(["image", "add", str(scratch), "--name", ref, "--replace"]) == 0
+        assert main(["image", "rm", ref]) == 0
+        capsys.readouterr()
+        assert run(["docker", "image", "inspect", "--format", "{{.Id}}", "mec/busybox:latest"],
+                   timeout=30).stdout.strip() == busybox_id
+        row = ls_rows(capsys)["busybox:latest"]
+        assert row["published"] and row["compressed_bytes"] > 0.2e6
+    finally:
+        cleanup(ref)
