@@ -17,7 +17,7 @@ import docker.errors
 import pytest
 
 from mec.cli.main import main
-from mec.core.proc import run
+from mec.core.proc import CommandError, run
 from mec.edge import images, userimages
 from mec.edge.images import registry_ref
 from mec.edge.manager import EdgeManager
@@ -258,5 +258,24 @@ def test_an_image_sharing_a_built_ins_id_never_takes_the_built_in_with_it(env, t
                    timeout=30).stdout.strip() == busybox_id
         row = ls_rows(capsys)["busybox:latest"]
         assert row["published"] and row["compressed_bytes"] > 0.2e6
+    finally:
+        cleanup(ref)
+
+
+def test_a_push_that_fails_after_uploading_is_rolled_back(env, tmp_path, capsys, monkeypatch):
+    """The layers reached the registry, then the push failed: nothing of it stays."""
+    ref = f"{name('half')}:latest"
+    real_push = images.push
+
+    def push_then_fail(local_tag, image, registry):
+        real_push(local_tag, image, registry)  # every blob and the manifest are in the storage
+        raise CommandError(["docker", "push"], 1, "simulated: the registry went away")
+
+    monkeypatch.setattr(images, "push", push_then_fail)
+    try:
+        refused(capsys, ["image", "add", str(service_dir(tmp_path, "half")), "--name", ref],
+                f"publishing {ref} failed, nothing was published",
+                "simulated: the registry went away")
+        assert ref not in images.known_images()
     finally:
         cleanup(ref)
