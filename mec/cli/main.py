@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mec.cli.doctor",
     "mec.cli.clean",
     "mec.cli.setup",
+    "mec.cli.image",
     "mec.cli.smoke",
     "mec.cli.demo",
     "mec.cli.net",

@@ -16,6 +16,10 @@ Each runs ``mec-service`` (see ``mec/edge/files/mec-service``): an HTTP server o
 built into the machine's Docker engine, labelled with a hash of their recipe
 (a second build of an unchanged recipe is skipped), then pushed into the
 registry storage folder that the emulated cloud node serves.
+
+Images the user adds (``mec image add``, see ``mec.edge.userimages``) are published
+into the same storage under ``mec/NAME:TAG``; :func:`known_images` lists both kinds and
+:func:`ensure_images` accepts both (a user image is never built here, only checked).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from pathlib import Path
 
 from mec.core import config
 from mec.core.proc import CommandError, run
+from mec.edge import stamp
+from mec.edge.regstore import RegistryStore
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,8 @@ BUSYBOX_APPLETS = ("sh", "httpd", "mkdir", "printf", "hostname", "ln", "cat", "l
                    "echo", "sed", "wget", "rm", "du")
 BUILD_DIR = config.STATE_DIR / "build"
 DEBOOTSTRAP_CACHE = config.STATE_DIR / "cache" / "debootstrap"
-PUBLISHED_STAMP = config.REGISTRY_DIR / "mec-published.json"
+PUBLISHED_STAMP = stamp.PUBLISHED_STAMP
+DEFAULT_TAG = "latest"
 
 
 @dataclass(frozen=True)
@@ -98,9 +105,40 @@ UE_RECIPE = ImageRecipe("ue", "user equipment for Containernet: bash, iproute2, 
                         files=(("etc/inputrc", "set enable-bracketed-paste off\n"),))
 
 
+def split_ref(ref: str) -> tuple[str, str]:
+    """(NAME, TAG) of 'NAME' or 'NAME:TAG' (tag ``latest`` when none is given)."""
+    name, _, tag = ref.partition(":")
+    return name, tag or DEFAULT_TAG
+
+
+def canonical(ref: str) -> str:
+    """'NAME:TAG' of 'NAME' or 'NAME:TAG': the key of :func:`known_images`."""
+    return ":".join(split_ref(ref))
+
+
 def registry_ref(name: str, registry: str) -> str:
-    """Reference of a published image as pulled from REGISTRY ('IP:PORT')."""
-    return f"{registry}/{config.IMAGE_REPO}/{name}:latest"
+    """Reference of a published image (NAME or NAME:TAG) as pulled from REGISTRY ('IP:PORT')."""
+    image, tag = split_ref(name)
+    return f"{registry}/{config.IMAGE_REPO}/{image}:{tag}"
+
+
+@dataclass(frozen=True)
+class KnownImage:
+    """A published image: a built-in recipe's or one the user added."""
+
+    name: str
+    tag: str
+    origin: str  # "built-in", "dockerfile" or "archive"
+    source: str | None = None  # the Dockerfile or archive it came from (user images)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+    @property
+    def engine_tag(self) -> str:
+        """Its tag in the build engine (also what a Dockerfile may name in FROM)."""
+        return f"{config.IMAGE_REPO}/{self.ref}"
 
 
 def apt_source(etc_apt: Path = Path("/etc/apt")) -> tuple[str, str]:
@@ -231,42 +269,81 @@ def _free_port() -> int:
 
 
 def published() -> dict[str, str]:
-    """name -> recipe hash of the images present in the registry storage."""
-    try:
-        return json.loads(PUBLISHED_STAMP.read_text())
-    except (OSError, ValueError):
-        return {}
+    """name -> recipe hash of the built-in images present in the registry storage."""
+    return stamp.builtins(PUBLISHED_STAMP)
+
+
+def known_images(store: RegistryStore | None = None) -> dict[str, KnownImage]:
+    """'NAME:TAG' -> every published image the registry storage holds, built-in or user's.
+
+    An image counts when the publication record names it AND the storage holds its tag.
+    """
+    store = store or RegistryStore()
+    out: dict[str, KnownImage] = {}
+    for name in published():
+        if name in RECIPES:
+            out[f"{name}:{DEFAULT_TAG}"] = KnownImage(name, DEFAULT_TAG, "built-in")
+    for ref, entry in stamp.user_entries(PUBLISHED_STAMP).items():
+        name, tag = split_ref(ref)
+        out[ref] = KnownImage(name, tag, str(entry.get("origin")), entry.get("source"))
+    return {ref: img for ref, img in out.items()
+            if store.tag_digest(f"{config.IMAGE_REPO}/{img.name}", img.tag)}
 
 
 def publish(names: list[str]) -> list[str]:
     """Push images whose recipe changed into the registry storage; returns the names pushed."""
     from topologies.registry import RegistryServer
 
-    stamp = published()
-    todo = [n for n in names if stamp.get(n) != image_label(RECIPES[n].tag)]
+    done = published()
+    todo = [n for n in names if done.get(n) != image_label(RECIPES[n].tag)]
     if not todo:
         return []
-    addr = f"127.0.0.1:{_free_port()}"
+    addr = local_registry()
     with RegistryServer(name="publish", addr=addr):
         for name in todo:
-            ref = registry_ref(name, addr)
-            _docker("tag", RECIPES[name].tag, ref)
-            try:
-                _docker("push", ref, timeout=900)
-            finally:
-                run(["docker", "rmi", ref], check=False, timeout=60)
-            stamp[name] = image_label(RECIPES[name].tag) or ""
-            PUBLISHED_STAMP.write_text(json.dumps(stamp, indent=1))
+            push(RECIPES[name].tag, name, addr)
+            with stamp.updating(PUBLISHED_STAMP) as record:
+                record[name] = image_label(RECIPES[name].tag) or ""
     return todo
 
 
+def local_registry() -> str:
+    """A free loopback 'IP:PORT' for a short-lived registry server that publishes."""
+    return f"127.0.0.1:{_free_port()}"
+
+
+def push(local_tag: str, name: str, registry: str) -> None:
+    """Push the build engine's LOCAL_TAG as NAME (or NAME:TAG) into the registry at REGISTRY."""
+    ref = registry_ref(name, registry)
+    _docker("tag", local_tag, ref)
+    try:
+        _docker("push", ref, timeout=900)
+    finally:
+        run(["docker", "rmi", ref], check=False, timeout=60)
+
+
 def ensure_images(names: list[str] | None = None, force: bool = False) -> dict[str, str]:
-    """Build (if needed) and publish the service images; returns name -> what was done."""
+    """Build (if needed) and publish the service images; returns name -> what was done.
+
+    NAMES are built-in recipes (built and published here when their recipe changed) or
+    images the user published with ``mec image add`` (NAME or NAME:TAG; only checked:
+    a user image that is not published is an error naming the command that adds it).
+    """
     names = names or list(RECIPES)
-    unknown = [n for n in names if n not in RECIPES]
-    if unknown:
-        raise ValueError(f"unknown image {unknown}: known images are {', '.join(RECIPES)}")
-    done = {}
+    odd = [n for n in names if split_ref(n)[0] in RECIPES and split_ref(n)[1] != DEFAULT_TAG]
+    if odd:
+        raise ValueError(f"image {', '.join(odd)}: built-in images have only the tag "
+                         f"{DEFAULT_TAG}")
+    user = [n for n in names if split_ref(n)[0] not in RECIPES]
+    if user:
+        known = known_images()
+        missing = [n for n in user if canonical(n) not in known]
+        if missing:
+            raise ValueError(
+                f"image {', '.join(missing)} is not published: built-in images are "
+                f"{', '.join(RECIPES)}; add your own with `mec image add PATH --name NAME[:TAG]`")
+    done = {n: "published (user image)" for n in user}
+    names = [split_ref(n)[0] for n in names if n not in user]
     for name in names:
         done[name] = build(RECIPES[name], force=force)
         log.info("image %s: %s (%.1f MB)", name, done[name], image_size(RECIPES[name].tag) / 1e6)

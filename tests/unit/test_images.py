@@ -47,6 +47,8 @@ def test_apt_source_missing_is_a_clear_error(tmp_path: Path):
         images.apt_source(tmp_path)
 
 
-def test_unknown_image_name_is_rejected():
-    with pytest.raises(ValueError, match="known images are busybox, debian, httpd"):
+def test_unknown_image_name_is_rejected(monkeypatch):
+    monkeypatch.setattr(images, "known_images", lambda store=None: {})
+    with pytest.raises(ValueError, match="nginx is not published: built-in images are "
+                       "busybox, debian, httpd; add your own with `mec image add"):
         images.ensure_images(["nginx"])
