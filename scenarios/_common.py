@@ -123,7 +123,11 @@ def prepare(images: Sequence[str]) -> None:
     from mec.edge.images import ensure_images
 
     daemons.ensure_all()
-    ensure_images(list(images))
+    try:
+        ensure_images(list(images))
+    except ValueError as exc:  # an image nobody published: nothing has started yet
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def quiet_logs(args: argparse.Namespace) -> None:
