@@ -271,9 +271,9 @@ def state_numbers(events: Sequence[Any], strategy: str, switch_t: Optional[float
         began = phase.t - float(phase.get("duration_s") or 0.0)
         return {"state_bytes": phase.get("bytes_sent"), "state_s": phase.get("duration_s"),
                 "stale_s": None if switch_t is None else switch_t - began}
+    if not any(e.kind == "sync_round" for e in [*before, *events]):
+        return {"state_bytes": None, "state_s": None, "stale_s": None}  # no state synced
     rounds = [e for e in events if e.kind == "sync_round"]
-    if not rounds:
-        return {"state_bytes": None, "state_s": None, "stale_s": None}
     done = [e for e in [*before, *events] if e.kind == "sync_round" and e.get("ok")
             and (switch_t is None or e.t <= switch_t)]
     last = max(done, key=lambda e: e.t) if done else None
