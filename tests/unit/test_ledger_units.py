@@ -12,13 +12,11 @@ from controller.ledger import attribute
 from controller.model import RequestError, parse_service, parse_topology
 from controller.state import NetworkState
 
-HOSTS = [
-    {"name": "ue1", "ip": "10.0.0.1", "mac": "02:00:00:00:00:01", "dpid": 1, "port": 3},
-    {"name": "ra", "ip": "10.0.1.1", "mac": "02:00:00:00:01:01", "dpid": 2, "port": 3,
-     "kind": "cloudlet"},
-    {"name": "rb", "ip": "10.0.1.2", "mac": "02:00:00:00:01:02", "dpid": 3, "port": 3,
-     "kind": "cloudlet"},
-]
+#: (name, ip, switch, kind): a UE at s1, replicas at s2 and s3 of a 3-switch line.
+HOSTS = [{"name": n, "ip": ip, "mac": f"02:00:00:00:00:{i:02x}", "dpid": d, "port": 3, "kind": k}
+         for i, (n, ip, d, k) in enumerate([("ue1", "10.0.0.1", 1, "ue"),
+                                            ("ra", "10.0.1.1", 2, "cloudlet"),
+                                            ("rb", "10.0.1.2", 3, "cloudlet")], 1)]
 
 
 def state(protocol: str | None) -> NetworkState:
