@@ -27,10 +27,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Sequence
 
-#: Seconds of tolerance around a request's window: the ledger's time is the
-#: flow-stats reply's arrival at the controller minus the flow's age (OVS counts
-#: it in ms): measured 1-2 ms after the reply on an idle controller, later when
-#: the controller is busy while it reads the ledger.
+#: Seconds of tolerance around a request's window: the ledger's time is the flow-stats
+#: request's send time minus the flow's age (OVS counts it in ms, when the request
+#: arrives): early by the request's wait in OVS, measured 2-19 ms.
 SLACK_S = 0.1
 
 Request = tuple[int, float, "float | None"]

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from controller.client import NetworkManagerError
 from controller.ledger import attribute
 from controller.process import ControllerProcess
 from controller.testnet import HTTP_PORT, SiteNet
@@ -23,7 +24,8 @@ from mec.core import config
 
 pytestmark = pytest.mark.integration
 
-OFP_PORT, REST_PORT = 6681, 8211
+LINES = ["os-ken", pytest.param("ryu", marks=pytest.mark.ryu)]
+PORTS = {"os-ken": (6681, 8211), "ryu": (6682, 8212)}
 WEB_VIP, ECHO_VIP, ECHO_PORT = "10.77.200.1", "10.77.200.2", 9000
 
 #: A UDP echo server: answers each datagram with its label (its host name) and the payload.
@@ -87,12 +89,14 @@ print(json.dumps(out))
 
 
 @pytest.fixture
-def net(tmp_path):
+def net(request, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root (OVS, namespaces)")
-    ctl = ControllerProcess(line="os-ken", ofp_port=OFP_PORT, rest_port=REST_PORT,
+    line = getattr(request, "param", "os-ken")
+    ofp_port, rest_port = PORTS[line]
+    ctl = ControllerProcess(line=line, ofp_port=ofp_port, rest_port=rest_port,
                             run_id="ledger", state_file=str(tmp_path / "state.json"))
-    tn = SiteNet(n_sites=3, ofp_port=OFP_PORT, replica_sites={"ra": 2, "rb": 3})
+    tn = SiteNet(n_sites=3, ofp_port=ofp_port, replica_sites={"ra": 2, "rb": 3})
     echo: list[subprocess.Popen] = []
     try:
         client = ctl.start()
@@ -146,6 +150,7 @@ def _check(client, service, ue, requests, want_switches):
     return entries
 
 
+@pytest.mark.parametrize("net", LINES, indirect=True)
 def test_ledger_names_the_replica_that_answered_each_port(net):
     client, tn = net
     ue, ra, rb = config.name("ue1"), config.name("ra"), config.name("rb")
@@ -171,6 +176,12 @@ def test_ledger_names_the_replica_that_answered_each_port(net):
     uentries = _check(client, "echo", ue, ureqs, {ap1})
     assert all(e["protocol"] == "udp" for e in uentries)
     assert not {e["ue_port"] for e in uentries} & {e["ue_port"] for e in entries}
+
+    # bad requests: a 404 for an unknown service, a 400 for a replica given as the UE
+    for service, who, status in (("nope", None, 404), ("web", rb, 400)):
+        with pytest.raises(NetworkManagerError) as e:
+            client.connections(service, ue=who)
+        assert e.value.status == status
 
     # a move: the old AP keeps its entries, the new AP records the new connections
     tn.move(3)

@@ -162,3 +162,15 @@ def test_attribute_tells_apart_a_port_reused_within_the_slack():
     entries = [_e(41004, 1000.6837, "rb"), _e(41004, 1000.7437, "ra")]
     reqs = [(41004, 1000.6669, 1000.6841), (41004, 1000.7296, 1000.7419)]
     assert attribute(entries, reqs) == ["rb", "ra"]
+
+
+def test_mec_flows_names_the_ledger_kind():
+    from mec.cli.flows import decode_rows
+
+    c = cookies.encode(FlowKind.LEDGER, 1, 2, 3)
+    flow = {"cookie": c, "table_id": plan.T_LEDGER, "priority": plan.P_LEDGER,
+            "packet_count": 0, "byte_count": 0, "actions": [],
+            "match": {"ip_proto": 6, "tcp_src": 41000}}
+    row, = decode_rows([flow], {1: "ue1", 3: "ra"}, {2: "svc"})
+    assert (row["kind"], row["host"], row["service"], row["replica"]) == \
+        ("LEDGER", "ue1", "svc", "ra")
