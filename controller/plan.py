@@ -75,7 +75,8 @@ PIN_IDLE_S = 10
 PER_CONNECTION = ("move", "tcp_src", "reg1", 16)
 #: The same for a UDP service: each UE source port (each request of a probe) is its own flow.
 PER_FLOW_UDP = ("move", "udp_src", "reg1", 16)
-#: How long a ledger entry lives (seconds from its first learning; hard timeout).
+#: How long a ledger entry lives (hard timeout, s; OVS may restart it when the entry is
+#: learned again).
 LEDGER_HARD_S = 600
 
 
