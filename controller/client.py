@@ -83,8 +83,9 @@ class NetworkManagerClient:
         return self._call("GET", "/mec/services")
 
     def add_service(self, name: str, vip: str, port: int, vmac: str | None = None,
-                    primary: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name, "vip": vip, "port": port}
+                    primary: str | None = None, protocol: str = "tcp") -> dict[str, Any]:
+        """Add or replace a service reached at ``vip``:``port`` over ``protocol`` (tcp, udp)."""
+        body: dict[str, Any] = {"name": name, "vip": vip, "port": port, "protocol": protocol}
         if vmac:
             body["vmac"] = vmac
         if primary:
@@ -117,6 +118,17 @@ class NetworkManagerClient:
             if row["service"] == service and row["ue"] == ue:
                 return row["replica"]
         return None
+
+    def connections(self, service: str, ue: str | None = None) -> list[dict[str, Any]]:
+        """The connection ledger of ``service`` (one UE or all), measured by the switches.
+
+        Entries ``{"ue", "replica", "service", "protocol", "ue_port", "learned_at",
+        "switch"}``: ``replica`` (host name) answered the connection or flow from the UE's
+        port ``ue_port``; ``learned_at`` (wall clock, s) is when the UE's access point
+        ``switch`` (dpid) first saw that; oldest first. See controller.ledger.attribute.
+        """
+        params = {"ue": ue} if ue is not None else {}
+        return self._call("GET", f"/mec/services/{service}/connections", **params)
 
     def drains(self) -> list[dict[str, Any]]:
         return self._call("GET", "/mec/drains")

@@ -42,6 +42,7 @@ class FlowKind(enum.IntEnum):
     STEER_RET = 6   # table 1 at the UE's AP: replica -> VIP rewrite on the way back
     STEER_SYN = 7   # table 1 at the UE's AP during a drain: new connections (SYN) -> new replica
     STEER_PIN = 8   # table 1, learned from a SYN during a drain: one connection -> new replica
+    LEDGER = 9      # table 2 at the UE's AP, learned from a replica's reply: who opened a connection
 
 
 @dataclass(frozen=True)

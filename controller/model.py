@@ -18,6 +18,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 #: accents), 1-64 characters, no control characters, no surrounding spaces.
 _PLACE_RE = re.compile(r"^(?=\S)[^\x00-\x1f\x7f-\x9f]{1,64}(?<=\S)$")
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+#: Transport protocols a service may speak (steering matches their ports).
+PROTOCOLS: tuple[str, ...] = ("tcp", "udp")
 
 
 class RequestError(Exception):
@@ -73,13 +75,14 @@ class Host:
 
 @dataclass
 class Service:
-    """A service reached at a virtual IP/MAC and TCP port; ``primary`` is a host name."""
+    """A service reached at a virtual IP/MAC and a TCP or UDP port; ``primary`` is a host name."""
 
     name: str
     vip: str
     vmac: str
     port: int
     primary: str | None = None
+    protocol: str = "tcp"
 
 
 @dataclass
@@ -254,7 +257,7 @@ def parse_topology(doc: Any) -> Topology:
 def parse_service(doc: Any) -> Service:
     """Parse ``POST /mec/services``."""
     doc = _obj(doc, "service")
-    unknown = set(doc) - {"name", "vip", "vmac", "port", "primary"}
+    unknown = set(doc) - {"name", "vip", "vmac", "port", "primary", "protocol"}
     if unknown:
         raise RequestError(f"service: unknown fields {sorted(unknown)}")
     vip = parse_ipv4(_field(doc, "vip", "service"), "service.vip")
@@ -270,6 +273,10 @@ def parse_service(doc: Any) -> Service:
         if not isinstance(primary, str):
             raise RequestError("service.primary must be a host name or IP string")
         svc.primary = primary
+    protocol = doc.get("protocol", "tcp")
+    if protocol not in PROTOCOLS:
+        raise RequestError(f"service.protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
+    svc.protocol = protocol
     return svc
 
 

@@ -12,6 +12,15 @@ Table layout (OpenFlow 1.3):
   While a re-steer drains (see :func:`steer_syn_flows`), the AP also holds a
   SYN rule (new connections -> new replica) and the per-connection pins it
   learns; the base forward rewrite keeps serving established connections.
+  Steering matches the service's protocol (TCP or UDP) and port; drains are
+  TCP only: a UDP service has no connections to keep, a re-steer just switches.
+* table 2 (connection ledger): nothing jumps here. Each return rewrite carries
+  a ``learn`` action that records, when the switch translates the first packet
+  of a connection or flow from a replica to the UE (TCP: the replica's SYN-ACK;
+  UDP: the reply to each UE source port), an entry (UE ip, UE port, replica ip,
+  protocol, service port) whose cookie names (UE, service, replica). Entries
+  live ``LEDGER_HARD_S`` and are never deleted by re-steers, moves or
+  re-syncs: the data plane's own record of which replica answered which port.
 
 A :class:`FlowSpec` is turned into an OFPFlowMod by the app; keeping it plain
 makes the plan testable without a switch.
@@ -29,6 +38,9 @@ from controller.state import NetworkState
 
 T_ADMIT = 0
 T_FWD = 1
+T_LEDGER = 2
+#: The tables the app installs and re-syncs (the ledger only ever grows by learning).
+STEERING_TABLES = (T_ADMIT, T_FWD)
 
 P_ARP = 200
 P_ADMIT = 100
@@ -38,10 +50,13 @@ P_STEER_PIN = 310
 P_STEER_SYN = 320
 P_FWD = 100
 P_MISS = 0
+P_LEDGER = 100
 
 ETH_ARP = 0x0806
 ETH_IP = 0x0800
 IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IP_PROTO = {"tcp": IPPROTO_TCP, "udp": IPPROTO_UDP}
 TCP_SYN = 0x002
 TCP_ACK = 0x010
 #: A connection opening: SYN set, ACK clear (OpenFlow 1.3 ONF experimenter OXM tcp_flags).
@@ -58,6 +73,11 @@ PIN_IDLE_S = 10
 #: opening, and OVS rewrites it only when its revalidator runs, some time AFTER it
 #: confirmed the re-steer's Barrier: a SYN in that window went to the previous replica.
 PER_CONNECTION = ("move", "tcp_src", "reg1", 16)
+#: The same for a UDP service: each UE source port (each request of a probe) is its own flow.
+PER_FLOW_UDP = ("move", "udp_src", "reg1", 16)
+#: How long a ledger entry lives (hard timeout, s; OVS may restart it when the entry is
+#: learned again).
+LEDGER_HARD_S = 600
 
 
 @dataclass
@@ -65,8 +85,8 @@ class FlowSpec:
     """One flow: match fields are OFPMatch keyword arguments.
 
     ``actions``: ("output", port) | ("controller",) | ("set_field", name, value) |
-    ("move", src field, dst field, n_bits) | ("pin", PinSpec); ``goto``: next table id
-    or None.
+    ("move", src field, dst field, n_bits) | ("pin", PinSpec) | ("ledger", LedgerSpec);
+    ``goto``: next table id or None.
     """
 
     dpid: int
@@ -99,6 +119,35 @@ class PinSpec:
     idle_timeout: int = PIN_IDLE_S
 
 
+@dataclass(frozen=True)
+class LedgerSpec:
+    """A learn action on a replica's reply: record (UE, UE port, replica) in the ledger.
+
+    The learned flow (table ``table``, ``priority``, ``cookie`` of kind LEDGER
+    naming UE, service and replica, ``hard_timeout``) matches ip_proto
+    ``protocol``, source ``ue_ip`` and the reply's destination port (the UE's
+    port, taken from the packet), destination ``replica_ip``:``svc_port``. It
+    has no actions and nothing jumps to its table: only its existence and age
+    (flow stats ``duration``) are read. OVS keeps the first learning's age when
+    the same entry is learned again.
+    """
+
+    table: int
+    priority: int
+    cookie: int
+    protocol: str
+    ue_ip: str
+    replica_ip: str
+    svc_port: int
+    hard_timeout: int = LEDGER_HARD_S
+
+
+def ledger_spec(st: NetworkState, ue: Host, svc: Service, replica: Host) -> LedgerSpec:
+    """The ledger learn of (UE, service, replica) at the UE's AP."""
+    return LedgerSpec(T_LEDGER, P_LEDGER, steer_cookie(st, FlowKind.LEDGER, ue, svc, replica),
+                      svc.protocol, ue.ip, replica.ip, svc.port)
+
+
 def base_flows(dpid: int) -> list[FlowSpec]:
     """Flows every switch gets, even one that is not in the topology."""
     c = cookies.encode(FlowKind.BASE)
@@ -124,12 +173,17 @@ def fwd_flow(st: NetworkState, dpid: int, host: Host) -> FlowSpec | None:
 
 def steer_match_fwd(ue: Host, svc: Service) -> dict[str, Any]:
     return {"eth_type": ETH_IP, "ipv4_src": ue.ip, "ipv4_dst": svc.vip,
-            "ip_proto": IPPROTO_TCP, "tcp_dst": svc.port}
+            "ip_proto": IP_PROTO[svc.protocol], f"{svc.protocol}_dst": svc.port}
 
 
 def steer_match_ret(ue: Host, svc: Service, replica: Host) -> dict[str, Any]:
     return {"eth_type": ETH_IP, "ipv4_src": replica.ip, "ipv4_dst": ue.ip,
-            "ip_proto": IPPROTO_TCP, "tcp_src": svc.port}
+            "ip_proto": IP_PROTO[svc.protocol], f"{svc.protocol}_src": svc.port}
+
+
+def per_connection(svc: Service) -> tuple[str, str, str, int]:
+    """The forward rewrite's first action: read the UE's source port (see PER_CONNECTION)."""
+    return PER_FLOW_UDP if svc.protocol == "udp" else PER_CONNECTION
 
 
 def steer_cookie(st: NetworkState, kind: FlowKind, ue: Host, svc: Service, replica: Host) -> int:
@@ -141,7 +195,8 @@ def steer_flows(st: NetworkState, ue: Host, svc: Service,
                 replica_name: str | None = None) -> tuple[FlowSpec, FlowSpec] | None:
     """(forward rewrite, return rewrite) at the UE's access point, or None.
 
-    ``replica_name`` defaults to the replica the state currently steers to.
+    ``replica_name`` defaults to the replica the state currently steers to. The
+    return rewrite records each connection or flow it carries in the ledger.
     """
     rep_name = replica_name or st.replica_for(svc.name, ue.name)
     if rep_name is None:
@@ -152,20 +207,21 @@ def steer_flows(st: NetworkState, ue: Host, svc: Service,
         return None
     fwd = FlowSpec(
         ue.dpid, T_FWD, P_STEER, steer_match_fwd(ue, svc),
-        [PER_CONNECTION, ("set_field", "eth_dst", replica.mac),
+        [per_connection(svc), ("set_field", "eth_dst", replica.mac),
          ("set_field", "ipv4_dst", replica.ip), ("output", port)],
         cookie=steer_cookie(st, FlowKind.STEER_FWD, ue, svc, replica))
     ret = FlowSpec(
         ue.dpid, T_FWD, P_STEER, steer_match_ret(ue, svc, replica),
-        [("set_field", "eth_src", svc.vmac), ("set_field", "ipv4_src", svc.vip),
-         ("output", ue.port)],
+        [("ledger", ledger_spec(st, ue, svc, replica)), ("set_field", "eth_src", svc.vmac),
+         ("set_field", "ipv4_src", svc.vip), ("output", ue.port)],
         cookie=steer_cookie(st, FlowKind.STEER_RET, ue, svc, replica))
     return fwd, ret
 
 
 def steer_syn_flows(st: NetworkState, ue: Host, svc: Service,
                     replica_name: str) -> tuple[FlowSpec, FlowSpec] | None:
-    """The drain rules at the UE's AP: (SYN rule, SYN-ACK pin rule), or None.
+    """The drain rules at the UE's AP: (SYN rule, SYN-ACK pin rule), or None (also for a
+    UDP service: no connections, nothing to drain).
 
     The SYN rule is the forward steering match plus ``tcp_flags`` SYN without
     ACK, above the base forward rewrite: connection openings go to
@@ -173,9 +229,12 @@ def steer_syn_flows(st: NetworkState, ue: Host, svc: Service,
     a pin (kind STEER_PIN) so the rest of that connection follows its SYN;
     learning from the new replica's answer (not from the UE's SYN) means a pin
     only ever names a connection that replica accepted, even when OVS
-    re-translates old datapath flows. Established connections keep hitting the
-    base rewrite (the old replica) until the drain ends.
+    re-translates old datapath flows; it records the connection in the ledger
+    too (it shadows the return rewrite for SYN-ACKs). Established connections
+    keep hitting the base rewrite (the old replica) until the drain ends.
     """
+    if svc.protocol != "tcp":
+        return None
     replica = st.host(replica_name)
     port = st.out_port(ue.dpid, replica)
     if port is None:
@@ -190,7 +249,8 @@ def steer_syn_flows(st: NetworkState, ue: Host, svc: Service,
     synack = FlowSpec(
         ue.dpid, T_FWD, P_STEER_SYN,
         {**steer_match_ret(ue, svc, replica), "tcp_flags": SYN_ACK},
-        [("pin", pin), ("set_field", "eth_src", svc.vmac), ("set_field", "ipv4_src", svc.vip),
+        [("pin", pin), ("ledger", ledger_spec(st, ue, svc, replica)),
+         ("set_field", "eth_src", svc.vmac), ("set_field", "ipv4_src", svc.vip),
          ("output", ue.port)],
         cookie=steer_cookie(st, FlowKind.STEER_SYN, ue, svc, replica))
     return syn, synack

@@ -25,6 +25,8 @@ Endpoints::
     GET  /mec/services                 services
     POST /mec/services                 add/replace a service
     DELETE /mec/services/<name>
+    GET  /mec/services/<name>/connections?ue=UE  the connection ledger: which replica
+                                       answered which UE port, when, at which switch
     PUT  /mec/services/<name>/primary  {"replica", "ue"?, "drain_s"?} -> reroute_ms, ...
     GET  /mec/drains                   re-steers whose old connections still drain
     GET  /mec/steering                 per (service, UE): replica and AP
@@ -299,6 +301,10 @@ class RestServer:
             replica, ue, drain_s = parse_primary(body_json(h))
             return app.set_primary(name, replica, ue, t0=t0, drain_s=drain_s)
 
+        def connections(h, t0, q, name):
+            ue = q.get("ue", [None])[0]
+            return app.connections(name, ue or None)
+
         def policy_get(h, t0, q):
             with app.lock:
                 return {s: {app.state.switch_name(d): rep for d, rep in m.items()}
@@ -321,6 +327,7 @@ class RestServer:
             r("POST", r"/mec/services", lambda h, t0, q: app.add_service(parse_service(body_json(h)))),
             r("DELETE", r"/mec/services/([^/]+)", lambda h, t0, q, n: app.remove_service(n)),
             r("PUT", r"/mec/services/([^/]+)/primary", primary),
+            r("GET", r"/mec/services/([^/]+)/connections", connections),
             r("GET", r"/mec/steering", steering),
             r("GET", r"/mec/locations", lambda h, t0, q: app.locations()),
             r("GET", r"/mec/drains", lambda h, t0, q: app.drains()),
