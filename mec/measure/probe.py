@@ -63,7 +63,7 @@ from typing import Any, Callable, Sequence
 from mec.core.proc import PipeReader
 from mec.core.stats import percentile
 from mec.core.watchdog import process_component
-from mec.measure.exchange import Attempt, KeepAlivePool, tcp_request, udp_request
+from mec.measure.exchange import Attempt, KeepAlivePool, PortCycle, tcp_request, udp_request
 from mec.measure.probelog import CANCELLED, FAILURE_STATUSES, ProbeRecord, StreamingWriter
 from mec.measure.target import OK, Target
 
@@ -168,6 +168,7 @@ class Probe:
             self.replica_parser = first_token
         self._request = self.target.request()
         self._pool: KeepAlivePool | None = None
+        self._ports = PortCycle()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = False
         self._abort_requested = False
@@ -206,11 +207,12 @@ class Probe:
     async def _exchange(self, attempt: Attempt) -> bytes:
         t = self.target
         if t.protocol == "udp":
-            return await udp_request(self._family, self._addr, self._request, attempt)
+            return await udp_request(self._family, self._addr, self._request, attempt, self._ports)
         if self._pool is not None:
             return await self._pool.request(self._request, self._reply_size(), attempt,
                                             keep=lambda data: t.judge(data) == OK)
-        return await tcp_request(self._family, self._addr, self._request, self._reply_size(), attempt)
+        return await tcp_request(self._family, self._addr, self._request, self._reply_size(), attempt,
+                                 self._ports)
 
     async def _one(self, seq: int, t_sched: float) -> None:
         t_send = time.monotonic()
@@ -285,7 +287,7 @@ class Probe:
         infos = await self._loop.getaddrinfo(self.host, self.port, type=kind)
         self._family, self._addr = infos[0][0], infos[0][4]  # resolve once, not per request
         if self.target.keepalive:
-            self._pool = KeepAlivePool(self._family, self._addr)
+            self._pool = KeepAlivePool(self._family, self._addr, self._ports)
         try:
             return await self._schedule(ready)
         finally:
