@@ -6,7 +6,7 @@ from mec.measure.probe import add_arguments, run_cli
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("probe", help="send HTTP requests at a fixed rate and log them "
-                              "(run on a UE)")
+    p = subparsers.add_parser("probe", help="send HTTP, TCP or UDP requests at a fixed "
+                              "rate and log them (run on a UE)")
     add_arguments(p)
     p.set_defaults(func=run_cli)

@@ -1,4 +1,4 @@
-"""The user probe: a UE-side client sending HTTP requests at a fixed rate.
+"""The user probe: a UE-side client sending requests to a service at a fixed rate.
 
 It measures what a user of a stateless service experiences during a move,
 a migration or a replica switch. It runs on a UE (inside the Mininet host's
@@ -6,21 +6,34 @@ network namespace)::
 
     python -m mec.measure.probe --url http://10.0.0.100:8080/ --rate 200 --duration 20 \\
         --timeout 1.0 --out /tmp/ue1.csv
+    python -m mec.measure.probe --tcp 10.0.0.100:7 --payload ping --reply echo --out /tmp/ue1.csv
+    python -m mec.measure.probe --udp 10.0.0.100:7 --payload-hex 00ff --reply any --out /tmp/ue1.csv
 
 and prints ``READY {...json...}`` on stdout once it is set up (wait for that
 line instead of sleeping), then ``DONE {...json...}`` with a summary at the end.
 
+* **What is asked** (:class:`mec.measure.target.Target`): HTTP (``METHOD
+  PATH``, success = the expected status, 200 by default), TCP request/response
+  (send the payload, the reply is any bytes or an echo of the payload) or UDP
+  request/response (one datagram each way).
 * **Open loop**: request *i* is sent at ``t0 + i/rate`` whatever happened to
   earlier requests; slow replies and timeouts never delay the schedule
   (every request is its own asyncio task).
 * **Stateless client**: one short TCP connection per request (HTTP/1.0,
-  ``Connection: close``), so a flow redirection takes effect on the next
-  request, as for a real stateless micro-service client.
+  ``Connection: close``; tcp the same), a fresh UDP socket per request, so a
+  flow redirection takes effect on the next request, as for a real stateless
+  micro-service client. ``--keepalive`` (tcp) reuses a persistent connection
+  instead, opening another only while it is busy (see
+  :mod:`mec.measure.exchange`): the schedule stays open loop, and a broken
+  connection fails its request and is reopened by the next one.
 * **Per request** (see :mod:`mec.measure.probelog`): send and reply times
-  (``time.monotonic()``), status, latency, and which replica answered: by
-  default the first whitespace-separated token of the stripped body, and the
-  part after ``=`` if that token is ``key=value`` (``c2-svc\\n`` and
-  ``instance=c2-svc`` both give ``c2-svc``); ``--replica-regex`` changes that.
+  (``time.monotonic()``), status, latency, the local port of its connection
+  or socket (``sport``), whether it succeeded, and which replica answered. For
+  http by default the first whitespace-separated token of the stripped body,
+  and the part after ``=`` if that token is ``key=value`` (``c2-svc\\n`` and
+  ``instance=c2-svc`` both give ``c2-svc``); ``--replica-regex`` changes that,
+  and is the only way for tcp and udp (matched against the reply decoded as
+  UTF-8; without it their replica is empty).
 * **Stopping**: SIGTERM or SIGINT stops sending; requests in flight finish
   (bounded by the timeout) and the CSV is written. A second signal abandons
   them (``cancelled``). Rows are appended while running, so even a killed
@@ -46,19 +59,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
-from urllib.parse import urlsplit
 
 from mec.core.proc import PipeReader
 from mec.core.stats import percentile
 from mec.core.watchdog import process_component
-from mec.measure.probelog import CANCELLED, ProbeRecord, StreamingWriter
+from mec.measure.exchange import Attempt, KeepAlivePool, PortCycle, tcp_request, udp_request
+from mec.measure.probelog import CANCELLED, FAILURE_STATUSES, ProbeRecord, StreamingWriter
+from mec.measure.target import OK, Target
 
 log = logging.getLogger(__name__)
 
 ReplicaParser = Callable[[bytes], "str | None"]
 
-#: Most of a reply body kept for replica parsing.
-MAX_REPLY_BYTES = 1 << 20
+__all__ = ["Probe", "ProbeProcess", "ProbeResult", "Target", "first_token", "regex_parser"]
 
 
 def first_token(body: bytes) -> str | None:
@@ -119,21 +132,25 @@ def _lag(lags: Sequence[float], p: float) -> float:
 
 @dataclass
 class Probe:
-    """Fixed-rate, open-loop HTTP GET prober (see the module docstring).
+    """Fixed-rate, open-loop prober of one target (see the module docstring).
 
-    ``duration`` None runs until :meth:`stop`. ``on_record`` is called (in the
-    probe's event loop) with each finished record. Use :meth:`run` inside an
-    event loop, :meth:`run_sync` to block, or :meth:`start_thread` to run in
-    the background; :meth:`stop` may be called from any thread.
+    Give either ``url`` (an http URL, as :meth:`Target.from_url`) or
+    ``target``. ``replica_parser`` None means the default: :func:`first_token`
+    of the body for http, none for tcp and udp. ``duration`` None runs until
+    :meth:`stop`. ``on_record`` is called (in the probe's event loop) with each
+    finished record. Use :meth:`run` inside an event loop, :meth:`run_sync` to
+    block, or :meth:`start_thread` to run in the background; :meth:`stop` may
+    be called from any thread.
     """
 
-    url: str
+    url: str | None = None
     rate: float = 200.0
     duration: float | None = 20.0
     timeout: float = 1.0
-    replica_parser: ReplicaParser = first_token
+    replica_parser: ReplicaParser | None = None
     start_at: float | None = None
     on_record: Callable[[ProbeRecord], None] | None = None
+    target: Target | None = None
     records: list[ProbeRecord] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -141,17 +158,17 @@ class Probe:
             raise ValueError("rate must be > 0")
         if self.timeout <= 0:
             raise ValueError("timeout must be > 0")
-        parts = urlsplit(self.url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"only http://HOST[:PORT]/PATH URLs are supported, not {self.url!r}")
-        self.host = parts.hostname
-        self.port = parts.port or 80
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host_header = parts.netloc.rsplit("@", 1)[-1]
-        self._request = (
-            f"GET {path} HTTP/1.0\r\nHost: {host_header}\r\nUser-Agent: mec-probe\r\n"
-            "Connection: close\r\n\r\n"
-        ).encode()
+        if (self.url is None) == (self.target is None):
+            raise ValueError("give a probe either a url or a target")
+        if self.target is None:
+            self.target = Target.from_url(self.url)
+        self.url = self.target.url
+        self.host, self.port = self.target.host, self.target.port
+        if self.replica_parser is None and self.target.protocol == "http":
+            self.replica_parser = first_token
+        self._request = self.target.request()
+        self._pool: KeepAlivePool | None = None
+        self._ports = PortCycle()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested = False
         self._abort_requested = False
@@ -180,32 +197,32 @@ class Probe:
         return self._ready.wait(timeout)
 
     # -- one request -------------------------------------------------------
-    async def _exchange(self) -> bytes:
-        reader, writer = await asyncio.open_connection(self._addr, self.port)
-        try:
-            writer.write(self._request)
-            chunks, size = [], 0
-            while True:
-                chunk = await reader.read(65536)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size <= MAX_REPLY_BYTES:
-                    chunks.append(chunk)
-        except BaseException:
-            writer.transport.abort()  # timeout/cancel: drop the connection at once
-            raise
-        writer.close()
-        return b"".join(chunks)
+    def _reply_size(self) -> int | None:
+        """Bytes that complete a TCP reply: EOF for http, the payload's length for an echo, else any."""
+        t = self.target
+        if t.protocol == "http":
+            return None
+        return len(t.payload) if t.reply == "echo" else 1
+
+    async def _exchange(self, attempt: Attempt) -> bytes:
+        t = self.target
+        if t.protocol == "udp":
+            return await udp_request(self._family, self._addr, self._request, attempt, self._ports)
+        if self._pool is not None:
+            return await self._pool.request(self._request, self._reply_size(), attempt,
+                                            keep=lambda data: t.judge(data) == OK)
+        return await tcp_request(self._family, self._addr, self._request, self._reply_size(), attempt,
+                                 self._ports)
 
     async def _one(self, seq: int, t_sched: float) -> None:
         t_send = time.monotonic()
         self._lags.append(t_send - t_sched)
-        status, t_reply, replica = "error", None, None
+        status, t_reply, replica, ok = "error", None, None, False
+        attempt = Attempt()
         try:
-            data = await asyncio.wait_for(self._exchange(), self.timeout)
+            data = await asyncio.wait_for(self._exchange(attempt), self.timeout)
             t_reply = time.monotonic()
-            status, replica = self._parse(data)
+            status, replica, ok = self._parse(data)
         except asyncio.TimeoutError:
             status = "timeout"
         except ConnectionRefusedError:
@@ -217,11 +234,11 @@ class Probe:
         except OSError as exc:
             log.debug("request %d: %s", seq, exc)
             status = "error"
-        if t_reply is None or not status.isdigit():
-            t_reply_rec, latency = None, None
+        if t_reply is None or status in FAILURE_STATUSES:
+            t_reply_rec, latency = None, None  # no reply arrived
         else:
             t_reply_rec, latency = t_reply, (t_reply - t_send) * 1000.0
-        rec = ProbeRecord(seq, t_send, t_reply_rec, status, latency, replica)
+        rec = ProbeRecord(seq, t_send, t_reply_rec, status, latency, replica, attempt.sport, ok)
         self.records.append(rec)
         if self.on_record is not None:
             try:
@@ -229,21 +246,34 @@ class Probe:
             except Exception:
                 log.exception("probe on_record callback failed")
 
-    def _parse(self, data: bytes) -> tuple[str, str | None]:
+    def _parse(self, data: bytes) -> tuple[str, str | None, bool]:
+        """Status, replica and success of a reply (see :mod:`mec.measure.target`)."""
+        if self.target.protocol == "http":
+            return self._parse_http(data)
+        if not data and self.target.protocol == "tcp":
+            return "reset", None, False  # closed without a reply
+        status = self.target.judge(data)
+        return status, self._replica(data), status == OK
+
+    def _parse_http(self, data: bytes) -> tuple[str, str | None, bool]:
         if not data:
-            return "reset", None  # closed without a reply
+            return "reset", None, False  # closed without a reply
         head, sep, body = data.partition(b"\r\n\r\n")
         if not sep:
             head, sep, body = data.partition(b"\n\n")
         parts = head.split(b"\r\n", 1)[0].split()
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            return "error", None
+            return "error", None, False
+        return parts[1].decode(), self._replica(body), int(parts[1]) == self.target.expect_status
+
+    def _replica(self, reply: bytes) -> str | None:
+        if self.replica_parser is None:
+            return None
         try:
-            replica = self.replica_parser(body)
+            return self.replica_parser(reply)
         except Exception:
             log.exception("replica parser failed")
-            replica = None
-        return parts[1].decode(), replica
+            return None
 
     # -- the schedule ------------------------------------------------------
     async def run(self, ready: Callable[["Probe"], None] | None = None) -> ProbeResult:
@@ -253,8 +283,18 @@ class Probe:
         before the first request.
         """
         self._loop = asyncio.get_running_loop()
-        infos = await self._loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
-        self._addr = infos[0][4][0]  # resolve once, not per request
+        kind = socket.SOCK_DGRAM if self.target.protocol == "udp" else socket.SOCK_STREAM
+        infos = await self._loop.getaddrinfo(self.host, self.port, type=kind)
+        self._family, self._addr = infos[0][0], infos[0][4]  # resolve once, not per request
+        if self.target.keepalive:
+            self._pool = KeepAlivePool(self._family, self._addr, self._ports)
+        try:
+            return await self._schedule(ready)
+        finally:
+            if self._pool is not None:
+                self._pool.close()
+
+    async def _schedule(self, ready: Callable[["Probe"], None] | None) -> ProbeResult:
         now = time.monotonic()
         self.t0 = self.start_at if self.start_at is not None else now + 0.05
         if self.t0 < now:
@@ -319,11 +359,16 @@ class ProbeProcess:
     waits for DONE and returns the records. Given a WATCHDOG (a
     `mec.core.watchdog.Watchdog`, e.g. the testbed's), the probe is watched from
     READY until ``stop()``: a probe that dies meanwhile is a death of the run.
+    URL is an http URL (as today's scenarios give it) or a
+    :class:`~mec.measure.target.Target` (any protocol); REPLICA_REGEX is the
+    probe's ``--replica-regex``.
     """
 
-    def __init__(self, host, url: str, out: Path, rate: float = 200.0, duration: float = 0.0,
-                 timeout: float = 1.0, watchdog: Any = None):
-        self.host, self.url, self.out = host, url, Path(out)
+    def __init__(self, host, url: "str | Target", out: Path, rate: float = 200.0, duration: float = 0.0,
+                 timeout: float = 1.0, watchdog: Any = None, replica_regex: str | None = None):
+        self.target = url if isinstance(url, Target) else Target.from_url(url)
+        self.host, self.url, self.out = host, self.target.url, Path(out)
+        self.replica_regex = replica_regex
         self.rate, self.duration, self.timeout = rate, duration, timeout
         self.watchdog = watchdog
         self.proc = None
@@ -336,9 +381,11 @@ class ProbeProcess:
     def start(self, ready_timeout: float = 20.0) -> "ProbeProcess":
         import subprocess
 
-        argv = [sys.executable, "-m", "mec.measure.probe", "--url", self.url, "--rate", str(self.rate),
+        argv = [sys.executable, "-m", "mec.measure.probe", *self.target.to_argv(), "--rate", str(self.rate),
                 "--duration", str(self.duration), "--timeout", str(self.timeout),
                 "--out", str(self.out)]
+        if self.replica_regex is not None:
+            argv += ["--replica-regex", self.replica_regex]
         self.proc = self.host.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._record = self._write_record()
         # Both pipes are drained by threads: a chatty child never blocks on a full pipe,
@@ -423,7 +470,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", required=True, help="service URL, e.g. http://10.0.0.100:8080/")
+    what = p.add_argument_group("target (exactly one of --url, --tcp, --udp)")
+    what.add_argument("--url", default=None, help="http service URL, e.g. http://10.0.0.100:8080/")
+    what.add_argument("--tcp", default=None, metavar="HOST:PORT", help="tcp request/response service")
+    what.add_argument("--udp", default=None, metavar="HOST:PORT", help="udp request/response service")
+    what.add_argument("--method", default=None, help="http: request method (default GET)")
+    what.add_argument("--expect-status", type=int, default=None,
+                      help="http: the status that counts as a success (default 200)")
+    what.add_argument("--payload", default=None, help="tcp/udp: request payload, as UTF-8 text")
+    what.add_argument("--payload-hex", default=None, help="tcp/udp: request payload, as hex digits")
+    what.add_argument("--reply", choices=("any", "echo"), default=None,
+                      help="tcp/udp: what counts as a reply: any non-empty reply (default) or an echo "
+                      "of the payload")
+    what.add_argument("--keepalive", action="store_true",
+                      help="tcp: reuse a persistent connection instead of one per request")
     p.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
     p.add_argument("--duration", type=float, default=20.0,
                    help="seconds of schedule (default 20; 0 = until SIGTERM/SIGINT)")
@@ -432,11 +492,53 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start-at", type=float, default=None,
                    help="start the schedule at this time.monotonic() value")
     p.add_argument("--replica-regex", default=None,
-                   help="regex finding the replica name in the body (group 1 if any)")
+                   help="regex finding the replica name in the reply (group 1 if any); http "
+                   "default: the body's first token; tcp/udp: none without it")
+
+
+class UsageError(ValueError):
+    """A bad combination of command-line flags (exit status 2)."""
+
+
+def target_of(args: argparse.Namespace) -> Target:
+    """The :class:`Target` the flags describe; UsageError on a bad combination."""
+    given = [name for name in ("url", "tcp", "udp") if getattr(args, name)]
+    if len(given) != 1:
+        raise UsageError("give exactly one of --url, --tcp HOST:PORT, --udp HOST:PORT"
+                         + (f" (got {', '.join('--' + g for g in given)})" if given else ""))
+    if given == ["url"]:
+        stray = [flag for flag, value in (("--payload", args.payload), ("--payload-hex", args.payload_hex),
+                                          ("--reply", args.reply), ("--keepalive", args.keepalive)) if value]
+        if stray:
+            raise UsageError(f"{', '.join(stray)} are for --tcp/--udp, not --url")
+        return Target.from_url(args.url, method=args.method or "GET",
+                               expect_status=200 if args.expect_status is None else args.expect_status)
+    proto = given[0]
+    if args.method is not None or args.expect_status is not None:
+        raise UsageError(f"--method and --expect-status are for --url, not --{proto}")
+    if (args.payload is None) == (args.payload_hex is None):
+        raise UsageError(f"--{proto} needs exactly one of --payload TEXT or --payload-hex HEX")
+    if args.keepalive and proto != "tcp":
+        raise UsageError("--keepalive is for --tcp only (udp uses a fresh socket per request)")
+    try:
+        payload = args.payload.encode() if args.payload is not None else bytes.fromhex(args.payload_hex)
+    except ValueError:
+        raise UsageError(f"--payload-hex is not hex digits: {args.payload_hex!r}") from None
+    return Target.from_address(proto, getattr(args, proto), payload=payload, reply=args.reply or "any",
+                               keepalive=args.keepalive)
+
+
+def _usage_error(why: str) -> int:
+    print(f"mec probe: error: {why}", file=sys.stderr)
+    return 2
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    parser = regex_parser(args.replica_regex) if args.replica_regex else first_token
+    try:
+        target = target_of(args)
+        parser = regex_parser(args.replica_regex) if args.replica_regex else None
+    except (ValueError, re.error) as exc:
+        return _usage_error(str(exc))
     writer = StreamingWriter(args.out)
     last_flush = [time.monotonic()]
 
@@ -447,7 +549,7 @@ def run_cli(args: argparse.Namespace) -> int:
             writer.flush()
             last_flush[0] = now
 
-    probe = Probe(url=args.url, rate=args.rate, duration=args.duration or None, timeout=args.timeout,
+    probe = Probe(target=target, rate=args.rate, duration=args.duration or None, timeout=args.timeout,
                   replica_parser=parser, start_at=args.start_at, on_record=on_record)
     signals = [0]
 

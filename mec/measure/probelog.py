@@ -3,18 +3,29 @@
 Shared by :mod:`mec.measure.probe` (writes it on the UE) and :mod:`mec.measure.metrics`
 (analyses it). Columns::
 
-    seq,t_send,t_reply,status,latency_ms,replica
+    seq,t_send,t_reply,status,latency_ms,replica,sport,ok
 
 * ``seq``: request number, 0-based, in schedule order;
 * ``t_send``: ``time.monotonic()`` when the request's connection was opened;
 * ``t_reply``: ``time.monotonic()`` when the full reply had arrived (empty if
   none did);
-* ``status``: the HTTP status code, or ``timeout``, ``refused``, ``reset``,
-  ``error`` (any other failure), ``cancelled`` (still in flight when the
-  probe was stopped hard; neither a success nor a failure);
-* ``latency_ms``: ``(t_reply - t_send) * 1000`` (empty if no reply);
-* ``replica``: the instance that answered, parsed from the body (empty if
-  unknown).
+* ``status``: the HTTP status code (http targets); ``ok`` or ``mismatch``
+  (tcp and udp targets: a reply that counts, or one that does not, see
+  :mod:`mec.measure.target`); or ``timeout``, ``refused``, ``reset`` (closed
+  before any reply), ``error`` (any other failure), ``cancelled`` (still in
+  flight when the probe was stopped hard; neither a success nor a failure);
+* ``latency_ms``: ``(t_reply - t_send) * 1000`` when a reply arrived, whether
+  it counts or not (empty if none did);
+* ``replica``: the instance that answered, parsed from the reply (empty if
+  unknown or not asked for);
+* ``sport``: the local (source) port of the request's TCP connection or UDP
+  socket (a persistent connection's port for ``--keepalive``), known even
+  when the request failed; it joins a request with the Network Manager's
+  record of where that connection or flow was steered (empty in logs written
+  before this column existed, or if no socket was made);
+* ``ok``: 1 if the reply counts as a success (http: the expected status; tcp
+  and udp: status ``ok``), else 0. Logs without this column (older ones)
+  count an HTTP 2xx status or ``ok`` as a success.
 
 ``time.monotonic()`` is CLOCK_MONOTONIC, the same clock in every network
 namespace of the machine, so probe logs line up with :mod:`mec.core.events`.
@@ -28,12 +39,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-COLUMNS = ("seq", "t_send", "t_reply", "status", "latency_ms", "replica")
+COLUMNS = ("seq", "t_send", "t_reply", "status", "latency_ms", "replica", "sport", "ok")
 
 #: Status of a request abandoned when the probe was stopped hard.
 CANCELLED = "cancelled"
-#: Non-HTTP outcomes of a request.
+#: Outcomes of a request that got no reply at all.
 FAILURE_STATUSES = ("timeout", "refused", "reset", "error")
+
+
+def counts_by_status(status: str) -> bool:
+    """Success as a log without an ``ok`` column tells it: an HTTP 2xx status or ``ok``."""
+    return status == "ok" or (status.isdigit() and 200 <= int(status) < 300)
 
 
 @dataclass(frozen=True)
@@ -46,11 +62,13 @@ class ProbeRecord:
     status: str
     latency_ms: float | None = None
     replica: str | None = None
+    sport: int | None = None
+    #: A successful reply; None (not given) derives it from the status (:func:`counts_by_status`).
+    ok: bool | None = None
 
-    @property
-    def ok(self) -> bool:
-        """A successful reply: an HTTP 2xx status."""
-        return self.status.isdigit() and 200 <= int(self.status) < 300
+    def __post_init__(self) -> None:
+        if self.ok is None:
+            object.__setattr__(self, "ok", self.status != CANCELLED and counts_by_status(self.status))
 
     @property
     def failed(self) -> bool:
@@ -65,6 +83,8 @@ class ProbeRecord:
             self.status,
             "" if self.latency_ms is None else f"{self.latency_ms:.3f}",
             self.replica or "",
+            "" if self.sport is None else str(self.sport),
+            "1" if self.ok else "0",
         ]
 
     @classmethod
@@ -76,6 +96,8 @@ class ProbeRecord:
             status=row["status"],
             latency_ms=float(row["latency_ms"]) if row.get("latency_ms") else None,
             replica=row.get("replica") or None,
+            sport=int(row["sport"]) if row.get("sport") else None,
+            ok={"1": True, "0": False}.get(row.get("ok") or ""),
         )
 
 

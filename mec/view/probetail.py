@@ -8,6 +8,9 @@ from typing import Optional
 
 from mec.measure.probelog import COLUMNS, ProbeRecord
 
+#: Columns of a probe log written before ``sport`` and ``ok`` existed.
+OLD_COLUMNS = 6
+
 
 def row_of(record: ProbeRecord) -> list:
     """A request as the page gets it: [t_send, latency_ms or None, status, replica or None]."""
@@ -55,8 +58,8 @@ class ProbeTail:
         rows = []
         for line in data[:end].decode("utf-8", "replace").splitlines():
             cells = line.split(",")
-            if len(cells) != len(COLUMNS) or cells[0] == COLUMNS[0]:
-                continue  # the header, or a line of another form
+            if not OLD_COLUMNS <= len(cells) <= len(COLUMNS) or cells[0] == COLUMNS[0]:
+                continue  # the header, or a line of another form (older logs have fewer columns)
             try:
                 rows.append(row_of(ProbeRecord.from_row(dict(zip(COLUMNS, cells)))))
             except ValueError:

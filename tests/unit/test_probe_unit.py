@@ -15,12 +15,12 @@ def test_reply_parsing_statuses_and_replica():
     p = probe.Probe("http://10.0.0.100:8080/x?y=1")
     assert p.host == "10.0.0.100" and p.port == 8080
     assert p._request.startswith(b"GET /x?y=1 HTTP/1.0\r\nHost: 10.0.0.100:8080\r\n")
-    assert p._parse(b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nc2-svc\n") == ("200", "c2-svc")
-    assert p._parse(b"HTTP/1.1 503 Service Unavailable\r\n\r\n") == ("503", None)
-    assert p._parse(b"") == ("reset", None)
-    assert p._parse(b"garbage") == ("error", None)
+    assert p._parse(b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nc2-svc\n") == ("200", "c2-svc", True)
+    assert p._parse(b"HTTP/1.1 503 Service Unavailable\r\n\r\n") == ("503", None, False)
+    assert p._parse(b"") == ("reset", None, False)
+    assert p._parse(b"garbage") == ("error", None, False)
     assert probe.Probe("http://h/", replica_parser=probe.regex_parser(r"by=(\w+)"))._parse(
-        b"HTTP/1.0 200 OK\r\n\r\nok by=c9\n") == ("200", "c9")
+        b"HTTP/1.0 200 OK\r\n\r\nok by=c9\n") == ("200", "c9", True)
 
 
 def test_cli_subcommands_register(tmp_path, capsys):

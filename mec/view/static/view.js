@@ -288,7 +288,7 @@ function drawProbes(s, now) {
     for (let i = lowerBound(p.rows, from); i < p.rows.length; i++) {
       const [t, lat, status] = p.rows[i];
       if (t > now) break;
-      if (lat !== null && /^2\d\d$/.test(status)) {
+      if (lat !== null && /^(2\d\d|ok)$/.test(status)) {
         ok++; pts.push(`${X(t).toFixed(1)},${Y(lat).toFixed(1)}`);
         if (p.sla != null && lat > p.sla) above++;
       } else if (status !== "cancelled") {
