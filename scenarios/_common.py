@@ -97,10 +97,16 @@ def service_config(service: Any) -> dict[str, Any]:
             "content": path.read_text() if path else None}
 
 
-def probe_target(service: Any, vip: str) -> str:
-    """What the user's probe asks SERVICE through its virtual IP VIP."""
-    probe = service.probe
-    return f"http://{vip}:{service.port}{probe.path}"
+def probe_target(service: Any, vip: str) -> Any:
+    """What the user's probe asks SERVICE through its virtual IP VIP
+    (`mec.measure.target.Target`, from the service file's ``probe``)."""
+    from mec.measure.target import Target
+
+    p = service.probe
+    if service.protocol == "http":
+        return Target("http", vip, service.port, method=p.method, path=p.path,
+                      expect_status=p.expect_status)
+    return Target(service.protocol, vip, service.port, payload=p.payload, reply=p.reply)
 
 
 def reps_of(args: argparse.Namespace, default_reps: int, quick_reps: int) -> int:

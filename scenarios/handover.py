@@ -68,9 +68,10 @@ IMAGES = ("busybox", "debian", "httpd")
 DEFAULT_REPS, QUICK_REPS = 10, 2
 DEFAULT_SLA_MS = 30.0
 METRICS = ("move_s", "interruption_s", "first_reply_s", "served_by_new_s", "switch_s",
-           "time_above_sla_s", "failed", "wrong_replica", "bytes", "radio_s", "emulator_s",
+           "time_above_sla_s", "failed", "wrong_replica", "unattributed", "body_mismatch",
+           "bytes", "radio_s", "emulator_s",
            "location_s", "out_of_coverage_s", "late_s", "state_bytes", "state_s", "stale_s")
-COLUMNS = ("strategy", "source", "image", "service", "move", "from_site", "to_site", "old", "new",
+COLUMNS = ("strategy", "source", "image", "service", "identity", "move", "from_site", "to_site", "old", "new",
            "outcome", "cause", "requests", *METRICS, "interruption_censored")
 SPEC = SummarySpec(NAME, group_by=("strategy", "source"), metrics=METRICS)
 TABLE_METRICS = {NAME: ("interruption_s", "time_above_sla_s", "served_by_new_s", "failed",
@@ -486,6 +487,8 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
                 time.sleep(args.dwell)
             end = time.monotonic()
             records = probe.stop()
+        joined = replica_identity(tb, dep, ue, records, rd.file(f"ledger-{label}.json"))
+    records = joined.records
     evs = events.events()
     detach: Any = None
     for i, (move, old, new, handled, cause, *timing) in enumerate(moves):
@@ -502,11 +505,26 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
                           handled=handled, cause=cause),
                "move_s": move.t_attached - move.t_request,
                "out_of_coverage_s": (move.t_attached - detach.t_detached) if detach else None,
-               "late_s": timing[0] if timing else None}
+               "late_s": timing[0] if timing else None,
+               "identity": "network", **joined.counts_in(window.t_request, until)}
         detach = None
         rows.append(row)
         on_row(len(rows), row)
     return rows
+
+
+def replica_identity(tb: Any, dep: Any, ue: str, records: Sequence[Any], keep: Path) -> Any:
+    """The probe's records with the instance that answered each one, as the network
+    recorded it (the Network Manager's connection ledger, kept in KEEP); the body's
+    name is checked against it for a service whose replies name the instance."""
+    from mec.measure.identity import from_network
+
+    entries = tb.nm.connections(dep.name, ue=ue)
+    _write_json(keep, entries)
+    cloudlets = {c.name for c in tb.topology.cloudlets}
+    return from_network(records, entries, ue=ue, check_body=dep.service.names_instance,
+                        instance_of=lambda host: dep.instance(host) if host in cloudlets
+                        else None)
 
 
 def timed_moves(tb: Any, orch: Any, dep: Any, ue: str, schedule: Sequence[Any],

@@ -9,7 +9,7 @@ An :class:`EdgeManager` wraps the Docker SDK client of the cloudlet's own engine
   environment, after an admission check against the reservations of the
   containers already running there (:class:`CapacityError` when they do not fit);
 * measures readiness by asking the service what its service file says (HTTP,
-  TCP or UDP: `mec.core.exchange`) from inside the cloudlet's network namespace
+  TCP or UDP: `mec.core.check`) from inside the cloudlet's network namespace
   (no sleeps);
 * reports its state (:class:`CloudletStatus`: instances, free resources, cached
   images, up/down);
@@ -37,7 +37,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import docker.errors
 
 from mec.core import config
-from mec.core.exchange import ask
+from mec.core.check import ask
 from mec.core.netns import NamespaceThread, WireCounter
 from mec.core.servicefile import Exchange, ServiceDef
 

@@ -209,7 +209,7 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
                 replicas.check()
                 if strategy == "reactive":
                     self._prepare_image_source(dep, placement.primary)
-                self.nm.add_service(spec.name, vip, port)
+                self.nm.add_service(spec.name, vip, port, protocol=svc.transport)
                 self.nm.set_primary(spec.name, placement.primary, ue=ue)
                 if strategy == "proactive" and self.policy_hook:
                     self.nm.set_policy(spec.name, self._policy_map(dep))

@@ -1,7 +1,7 @@
 """The Service Manager (paper Sec. IV): one per service, watching its replicas.
 
 It health-checks every replica over the emulated network (the service file's
-health check: HTTP, TCP or UDP, `mec.core.exchange`; from the cloud node's
+health check: HTTP, TCP or UDP, `mec.core.check`; from the cloud node's
 namespace, where the orchestrator sits, through a `NamespaceThread`, so no
 process is spawned per check), reports a replica that stops answering (N
 failures in a row) and one that comes back, and keeps the data of a
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Protocol
 
-from mec.core.exchange import ask
+from mec.core.check import ask
 from mec.core.netns import NamespaceThread
 from mec.core.servicefile import Exchange
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mec.core import servicefile
-from mec.core.exchange import ask
+from mec.core.check import ask
 from mec.core.servicefile import Exchange, ServiceFileError
 
 GOOD = """\

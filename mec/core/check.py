@@ -1,4 +1,4 @@
-"""One request to a service instance and whether its answer counts (blocking, one shot).
+"""One check of a service instance: a request and whether its answer counts (blocking, one shot).
 
 The Edge Manager's readiness wait and the Service Manager's health checks ask a
 replica what a service file says (:class:`mec.core.servicefile.Exchange`): an
