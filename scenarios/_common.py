@@ -109,6 +109,20 @@ def probe_target(service: Any, vip: str) -> Any:
     return Target(service.protocol, vip, service.port, payload=p.payload, reply=p.reply)
 
 
+def replica_identity(tb: Any, dep: Any, ue: str, records: Sequence[Any], keep: Path) -> Any:
+    """The probe's records with the instance that answered each one, as the network
+    recorded it (the Network Manager's connection ledger, kept in KEEP); the body's
+    name is checked against it for a service whose replies name the instance."""
+    from mec.measure.identity import from_network
+
+    entries = tb.nm.connections(dep.name, ue=ue)
+    keep.write_text(json.dumps(entries, indent=1))
+    cloudlets = {c.name for c in tb.topology.cloudlets}
+    return from_network(records, entries, ue=ue, check_body=dep.service.names_instance,
+                        instance_of=lambda host: dep.instance(host) if host in cloudlets
+                        else None)
+
+
 def reps_of(args: argparse.Namespace, default_reps: int, quick_reps: int) -> int:
     reps = args.reps if args.reps is not None else (quick_reps if args.quick else default_reps)
     if reps < 1:

@@ -22,7 +22,8 @@ requests still in flight then are lost, and count as failed):
   user to the promoted backup; ``reroute_ms`` is the FlowMod + Barrier time);
 * interruption_s: the gap without any successful reply at the UE that spans the
   kill (:func:`mec.measure.metrics.gap_at`); failed: requests without a 2xx reply;
-* served_by: the replica answering requests sent after ``failover.end`` and
+* served_by: the replica answering requests sent after ``failover.end`` (as the network
+  recorded it: the Network Manager's connection ledger, kept as raw/repNN-ledger.json) and
   backup_serves = 1 when that is the former backup only; lat_after_ms: median
   latency after the failover (the backup sits one `mec` link away).
 
@@ -77,6 +78,11 @@ TABLE_METRICS = {NAME: ("detect_s", "failover_s", ("interruption_s", "interrupt 
 
 def probe_file(rep: int) -> str:
     return f"{RAW}/rep{rep:02d}-probe.csv"
+
+
+def ledger_file(rep: int) -> str:
+    """The Network Manager's connection ledger of the repetition (who answered what)."""
+    return f"{RAW}/rep{rep:02d}-ledger.json"
 
 
 def events_file(rep: int) -> str:
@@ -399,6 +405,8 @@ def one_repetition(rd: ResultDir, rep: int, topo: Any, ue: str, args: argparse.N
                         log.warning("rep %d: no failover within %g s", rep, args.failover_timeout)
                     time.sleep(after)
                     records = probe.stop()
+                records = _common.replica_identity(tb, dep, ue, records,
+                                                   rd.path / ledger_file(rep)).records
                 snapshot = [e.to_dict() for e in events.events()]
     finally:
         events.close()

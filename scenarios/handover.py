@@ -487,7 +487,7 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
                 time.sleep(args.dwell)
             end = time.monotonic()
             records = probe.stop()
-        joined = replica_identity(tb, dep, ue, records, rd.file(f"ledger-{label}.json"))
+        joined = _common.replica_identity(tb, dep, ue, records, rd.file(f"ledger-{label}.json"))
     records = joined.records
     evs = events.events()
     detach: Any = None
@@ -511,20 +511,6 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
         rows.append(row)
         on_row(len(rows), row)
     return rows
-
-
-def replica_identity(tb: Any, dep: Any, ue: str, records: Sequence[Any], keep: Path) -> Any:
-    """The probe's records with the instance that answered each one, as the network
-    recorded it (the Network Manager's connection ledger, kept in KEEP); the body's
-    name is checked against it for a service whose replies name the instance."""
-    from mec.measure.identity import from_network
-
-    entries = tb.nm.connections(dep.name, ue=ue)
-    _write_json(keep, entries)
-    cloudlets = {c.name for c in tb.topology.cloudlets}
-    return from_network(records, entries, ue=ue, check_body=dep.service.names_instance,
-                        instance_of=lambda host: dep.instance(host) if host in cloudlets
-                        else None)
 
 
 def timed_moves(tb: Any, orch: Any, dep: Any, ue: str, schedule: Sequence[Any],

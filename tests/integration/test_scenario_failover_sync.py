@@ -36,7 +36,7 @@ def test_failover_quick_one_rep(tmp_path):
         "config.json", "failover-timeline.png", "failover.csv", "failover.png", "raw",
         "summary.json"]
     assert sorted(p.name for p in (run / "raw").iterdir()) == [
-        "rep01-events.jsonl", "rep01-probe.csv"]
+        "rep01-events.jsonl", "rep01-ledger.json", "rep01-probe.csv"]
     (row,) = list(csv.DictReader(open(run / "failover.csv")))
     assert (row["killed"], row["backup"], row["served_by"]) == ("c1", "c2", "svc-c2")
     assert row["backup_serves"] == "1" and row["false_downs"] == "0"
