@@ -71,8 +71,8 @@ METRICS = ("move_s", "interruption_s", "first_reply_s", "served_by_new_s", "swit
            "time_above_sla_s", "failed", "wrong_replica", "unattributed", "body_mismatch",
            "bytes", "radio_s", "emulator_s",
            "location_s", "out_of_coverage_s", "late_s", "state_bytes", "state_s", "stale_s")
-COLUMNS = ("strategy", "source", "image", "service", "identity", "move", "from_site", "to_site", "old", "new",
-           "outcome", "cause", "requests", *METRICS, "interruption_censored")
+COLUMNS = ("strategy", "source", "image", "service", "identity", "move", "from_site",
+           "to_site", "old", "new", "outcome", "cause", "requests", *METRICS, "interruption_censored")
 SPEC = SummarySpec(NAME, group_by=("strategy", "source"), metrics=METRICS)
 TABLE_METRICS = {NAME: ("interruption_s", "time_above_sla_s", "served_by_new_s", "failed",
                         ("bytes", "MB", 1e-6))}
@@ -404,8 +404,8 @@ def run(args: argparse.Namespace) -> int:
         for strategy in strategies:
             source = args.image_source if strategy == "reactive" else "-"
             label = strategy if strategy == "proactive" else f"reactive-{source}"
-            progress.note(f"{NAME}: {label}, {service.name} ({image}, {service.protocol}), {reps} moves of {ue} along "
-                          f"{' '.join(sites)}; results in {rd.path}")
+            progress.note(f"{NAME}: {label}, {service.name} ({image}, {service.protocol}), "
+                          f"{reps} moves of {ue} along {' '.join(sites)}; results in {rd.path}")
             rows = one_strategy(rd, set_testbed, topo, ue, dests, strategy, source, service,
                                 label, args, progress, lambda i, row: progress.line(
                                     done + i, f"{label} {row['from_site']}->{row['to_site']}"
@@ -435,7 +435,8 @@ def run(args: argparse.Namespace) -> int:
     return _common.execute(
         NAME, args, [SPEC], measure, make_plots, TABLE_METRICS,
         config={"topology_path": topo_path, "ue": ue, "walk": sites, "moves": dests_config,
-                "image": image, "service": _common.service_config(service), "strategies": strategies},
+                "image": image, "service": _common.service_config(service),
+                "strategies": strategies},
         extra_report=ratio_report)
 
 
@@ -467,7 +468,8 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
         orch.wait_idle()
         host = tb.network.hosts[ue].node
         moves = []
-        with ProbeProcess(host, _common.probe_target(service, dep.vip), rd.file(f"probe-{label}.csv"),
+        with ProbeProcess(host, _common.probe_target(service, dep.vip),
+                          rd.file(f"probe-{label}.csv"),
                           rate=args.rate, timeout=args.timeout,
                           watchdog=tb.watchdog) as probe:
             time.sleep(args.dwell)  # service before the first move (a run length, not a measure)

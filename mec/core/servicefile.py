@@ -255,7 +255,8 @@ def _message(error: jsonschema.ValidationError) -> str:
     if v == "required":
         return f"{error.message} (required keys: {', '.join(error.validator_value)})"
     if v == "enum":
-        return f"{error.instance!r} is not allowed (allowed: {', '.join(map(str, error.validator_value))})"
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{error.instance!r} is not allowed (allowed: {allowed})"
     if v == "pattern":
         what = {NAME_RE: "lower-case letters, digits and '-', starting with a letter, "
                          "at most 31 characters",

@@ -159,3 +159,33 @@ def test_a_row_carries_the_radio_and_the_emulator_apart_and_the_location_delay()
     # a move that did not measure them leaves them missing, never 0
     r = row(log(served(10.05)), [])
     assert r["radio_s"] is None and r["emulator_s"] is None and r["location_s"] is None
+
+
+# ---------------------------------------------------------------------- state columns
+def state_event(t, kind, **fields):
+    return Event(0, t, 0.0, kind, fields)
+
+
+def test_reactive_state_is_the_migrations_state_phase():
+    evs = [state_event(10.5, "migration.state.end", bytes_sent=262383, duration_s=1.5)]
+    got = handover.state_numbers(evs, "reactive", switch_t=11.2)
+    assert got["state_bytes"] == 262383 and got["state_s"] == 1.5
+    assert got["stale_s"] == pytest.approx(11.2 - 9.0)  # the snapshot started at 9.0
+
+
+def test_proactive_state_is_the_sync_rounds_and_the_last_round_before_the_switch():
+    before = [state_event(5.0, "sync_round", ok=True, bytes=1000, seconds=0.5)]
+    window = [state_event(10.2, "sync_round", ok=False, bytes=10, seconds=0.2),
+              state_event(12.0, "sync_round", ok=True, bytes=300, seconds=0.3)]
+    got = handover.state_numbers(window, "proactive", switch_t=10.5, before=before + window)
+    assert got["state_bytes"] == 310 and got["state_s"] == pytest.approx(0.5)
+    # the failed round and the one after the switch do not count: 4.5 s old at the switch
+    assert got["stale_s"] == pytest.approx(10.5 - 4.5)
+
+
+def test_a_service_without_state_leaves_the_state_columns_missing():
+    for strategy in ("reactive", "proactive"):
+        assert handover.state_numbers([], strategy, 11.0) == \
+            {"state_bytes": None, "state_s": None, "stale_s": None}
+    failed = [state_event(10.5, "migration.state.end", error="OrchestrationError: x", duration_s=1)]
+    assert handover.state_numbers(failed, "reactive", 11.0)["state_bytes"] is None
