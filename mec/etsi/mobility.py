@@ -61,6 +61,7 @@ class Procedure:
 
     status: str
     service: str
+    strategy: str  # proactive | reactive (the deployment's)
     ue: str
     ue_ip: str
     source: str  # instance name the user leaves
@@ -250,6 +251,7 @@ class AppMobilityService:
                     "_links": {"subscription": {"href": sub.doc["_links"]["self"]["href"]}}}
             out.append(Outgoing(sub, "MobilityProcedureNotification", proc.status, body,
                                 proc.t_event, {"service": proc.service, "ue": proc.ue,
+                                               "strategy": proc.strategy,
                                                "source": proc.source, "target": proc.target,
                                                "t_move": proc.t_move, "procedure": proc}))
         return out

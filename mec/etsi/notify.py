@@ -13,7 +13,7 @@ from the host's namespace; any other address is one of the emulated network, rea
 from the emulated cloud node's namespace (a socket made there: ``emulated_socket``).
 
 Every notification is an ``etsi.notify`` event: ``api, type, status, subscription,
-callback, t_event, t_sent, t_acked, attempts, ok`` (monotonic times; ``t_acked`` None
+callback, reach`` (host or emulated), ``t_event, t_sent, t_acked, attempts, ok`` (monotonic times; ``t_acked`` None
 when it was not acknowledged) and the notification's own fields (``ue``, ``service``,
 ``t_move``...), and ``delay_s`` = ``t_acked - t_move`` (or ``- t_event``).
 """
@@ -176,7 +176,8 @@ class Notifier:
         start = fields.get("t_move") if fields.get("t_move") is not None else out.t_event
         self.events.emit(
             "etsi.notify", api=out.sub.api, type=out.type_name, status=out.label,
-            subscription=out.sub.id, callback=out.sub.callback, t_event=out.t_event,
+            subscription=out.sub.id, callback=out.sub.callback,
+            reach="host" if is_loopback(out.sub.callback) else "emulated", t_event=out.t_event,
             t_sent=t_sent, t_acked=t_acked, attempts=attempts, ok=t_acked is not None,
             delay_s=(t_acked - start) if t_acked is not None and start is not None else None,
             error=error or None, **fields)

@@ -153,7 +153,7 @@ class MecPlatform:
         if event.kind == "proactive.promote.end" and event.get("error"):
             status = FAILED
         new = event["new"]
-        return Procedure(status, dep.name, dep.ue, self.topology.ue(dep.ue).ip,
+        return Procedure(status, dep.name, dep.strategy, dep.ue, self.topology.ue(dep.ue).ip,
                          dep.instance(event["old"]), dep.instance(new),
                          orch.edges[new].ip if new in orch.edges else None, dep.port,
                          event.t, self._moves.get(dep.ue))

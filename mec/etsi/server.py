@@ -91,6 +91,7 @@ class EtsiServer:
                 "etsi.context_transfer", app_instance=item["app_instance"],
                 ue=proc.ue if proc else None, ue_ip=item["ue_ip"],
                 service=proc.service if proc else None, status=proc.status if proc else None,
+                strategy=proc.strategy if proc else None,
                 t_move=proc.t_move if proc else None, t_event=proc.t_event if proc else None,
                 t_notified=n.t_acked if n else None, t_completed=item["t_completed"],
                 transfer_s=(item["t_completed"] - n.t_acked) if n else None)

@@ -1,7 +1,8 @@
 """A notification receiver on the host: records every POSTed JSON body with its arrival time.
 
 For tests and measurements: ``with NotificationSink() as sink:`` listens on
-``127.0.0.1`` (a free port), answers 204 (or ``status``; ``delay_s`` before answering),
+``127.0.0.1`` (or ``host``; made in another namespace's thread, it listens there) on a
+free port, answers 204 (or ``status``; ``delay_s`` before answering),
 and keeps ``(path, body, t_received)`` per notification (monotonic clock).
 ``sink.wait(pred, timeout)`` returns the first received body that PRED accepts.
 """
@@ -24,7 +25,7 @@ class Received:
 
 
 class NotificationSink:
-    def __init__(self, status: int = 204, delay_s: float = 0.0) -> None:
+    def __init__(self, status: int = 204, delay_s: float = 0.0, host: str = "127.0.0.1") -> None:
         self.status = status
         self.delay_s = delay_s
         self.received: list[Received] = []
@@ -52,18 +53,20 @@ class NotificationSink:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="etsi-sink",
                                         daemon=True)
 
-    def wait(self, pred: Callable[[Any], bool], timeout: float = 10.0) -> Received:
-        """The first notification whose body PRED accepts (TimeoutError if none comes)."""
+    def wait(self, pred: Callable[[Any], bool], timeout: float = 10.0,
+             since: int = 0) -> Received:
+        """The first notification (from number SINCE on) whose body PRED accepts
+        (TimeoutError if none comes)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for r in self.received:
+                for r in self.received[since:]:
                     if pred(r.body):
                         return r
                 left = deadline - time.monotonic()

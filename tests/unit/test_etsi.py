@@ -208,7 +208,7 @@ def ams_post(server, path, body):
 
 
 def proc(server, status, t=None):
-    return Procedure(status, "app", "u1", server.ue_ip, "app-c1", "app-c2", "10.0.1.2", 8080,
+    return Procedure(status, "app", "proactive", "u1", server.ue_ip, "app-c1", "app-c2", "10.0.1.2", 8080,
                      t or time.monotonic(), (t or time.monotonic()) - 0.01)
 
 
