@@ -202,8 +202,8 @@ class AppMobilityService:
                         if i.service == mine.service and i.instance != app_instance]
         return [{"appDId": i.service, "appInstanceId": i.instance,
                  "appInstanceCommLink": [i.comm()],
-                 "mecHostInformation": {"hostName": i.cloudlet,
-                                        "hostId": {"cloudlet": i.cloudlet, "site": i.site}}}
+                 "mecHostInformation": {"hostName": i.cloudlet, "hostId": {
+                     "testbed": {"cloudlet": i.cloudlet, "site": i.site}}}}
                 for i in everyone]
 
     def adjacent_changed(self, service: str, t_event: float) -> list[Outgoing]:
