@@ -18,6 +18,7 @@ APT_PACKAGES=(
     openvswitch-switch mininet docker.io docker-registry iperf3 busybox-static debootstrap
     iproute2 iptables ethtool curl libnetfilter-queue-dev rsync procps psmisc util-linux
     iputils-ping sudo make gcc python3-dev python3-venv ca-certificates
+    openssh-server  # sshd of the test servers: mec setup --servers, docs/scale-out.md
     vagrant  # only to `vagrant validate` the Vagrantfile in the tests (~78 MB, ~10 s)
     chromium  # headless browser of the live view's test (tests/integration/test_view_browser.py)
 )

@@ -66,8 +66,10 @@ __all__ = ["load", "from_dict", "TopologyError"]
 
 PARAM_KEYS = ("bw_mbps", "delay_ms", "jitter_ms", "loss_pct", "queue_pkts")
 TOP_KEYS = ("name", "description", "subnet", "vip_subnet", "profiles", "sites", "cloud", "ues", "links",
-            "handover", "attachment", "mobility")
-SITE_KEYS = ("name", "cloudlets", "position", "lonlat", "coverage_m", "tx_power_dbm")
+            "handover", "attachment", "mobility", "servers")
+SITE_KEYS = ("name", "cloudlets", "position", "lonlat", "coverage_m", "tx_power_dbm", "server")
+#: A server: an IPv4 address or a host name (what ssh takes after ``root@``).
+SERVER_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})")
 ATTACHMENT_KEYS = ("policy", "margin", "min_dwell_s", "tx_power_dbm", "ref_loss_db", "path_loss_exponent")
 CLOUDLET_KEYS = ("name", "cpus", "memory_mb", "ip", "link")
 UE_KEYS = ("name", "site", "ip", "link", "handover")
@@ -217,7 +219,9 @@ class _Builder:
         self.attachment = self.parse_attachment(top.get("attachment"))
         self.names: dict[str, str] = {}  # node/site name -> entry path that defined it
         self.ips: dict[ipaddress.IPv4Address, str] = {}
+        servers = self.parse_servers(top.get("servers"))
         sites = self.parse_sites(top.get("sites"))
+        self.check_placement(sites, servers, "servers" in top)
         self.site_names = [s["name"] for s in sites if s["name"] is not None]
         self.has_access_points = any(s["coverage_m"] and (s["position"] or s["lonlat"]) for s in sites)
         ues = [u for u in (self.parse_node(v, f"ues[{i}]", UE_KEYS, "ue")
@@ -232,14 +236,14 @@ class _Builder:
         built_sites = tuple(
             Site(s["name"], tuple(Cloudlet(c["name"], s["name"], c["ip"], c["cpus"], c["memory_mb"], c["link"])
                                   for c in s["cloudlets"]), projected.get(s["name"], s["position"]),
-                 s["lonlat"], s["coverage_m"], s["tx_power_dbm"])
+                 s["lonlat"], s["coverage_m"], s["tx_power_dbm"], s["server"])
             for s in sites)
         return Topology(
             name=name.strip(), source=self.source, subnet=self.subnet, sites=built_sites,
             ues=tuple(UE(u["name"], u["site"], u["ip"], u["link"], u["handover"]) for u in ues),
             cloud=Cloud(cloud["name"], cloud["site"], cloud["ip"], cloud["link"]),
             links=tuple(links), vip_subnet=self.vip_net, mobility=tuple(mobility), profiles=dict(self.profiles),
-            handover=self.handover, attachment=self.attachment)
+            handover=self.handover, attachment=self.attachment, servers=servers)
 
     def parse_attachment(self, raw: Any) -> Attachment:
         """The ``attachment:`` mapping: how a UE with a position picks its access point."""
@@ -426,7 +430,8 @@ class _Builder:
                           "lonlat": self.lonlat(m.get("lonlat"), f"{where}.lonlat"),
                           "coverage_m": self.positive(m.get("coverage_m"), f"{where}.coverage_m", 1e7, "metres"),
                           "tx_power_dbm": self.positive(m.get("tx_power_dbm"), f"{where}.tx_power_dbm", 100, "dBm",
-                                                        low=-100)})
+                                                        low=-100),
+                          "server": self.server(m.get("server"), f"{where}.server")})
             if "position" in m and "lonlat" in m:
                 self.err(where, "give position (metres) or lonlat (degrees), not both")
             if "coverage_m" in m and "position" not in m and "lonlat" not in m:
@@ -435,6 +440,41 @@ class _Builder:
         if len(kinds) > 1:
             self.err("sites", "some sites give position (metres), others lonlat (degrees): use one kind for all")
         return sites
+
+    def server(self, value: Any, where: str) -> Optional[str]:
+        """A server name: an IPv4 address or host name, or None when not given."""
+        if value is None:
+            return None
+        if not isinstance(value, str) or not SERVER_RE.fullmatch(value):
+            self.err(where, f"must be a server's address or host name (letters, digits, '.', '-'); "
+                            f"got {_type_name(value)} {value!r}")
+            return None
+        return value
+
+    def parse_servers(self, raw: Any) -> tuple[str, ...]:
+        """The ``servers:`` list: the machines the sites are placed on (docs/scale-out.md)."""
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not raw:
+            self.err("servers", f"must be a non-empty list of server names; got {_type_name(raw)} {raw!r}")
+            return ()
+        names = [self.server(v, f"servers[{i}]") for i, v in enumerate(raw)]
+        dup = sorted({n for n in names if n and names.count(n) > 1})
+        if dup:
+            self.err("servers", f"lists {', '.join(dup)} more than once")
+        return tuple(n for n in names if n)
+
+    def check_placement(self, sites: list[dict], servers: tuple[str, ...], listed: bool) -> None:
+        """Either no site names a server, or every site names one of ``servers:``."""
+        placed = [s for s in sites if s["server"] is not None]
+        if placed and not listed:
+            self.err("servers", "sites name a server but the topology has no servers: list")
+        for i, s in enumerate(sites):
+            if s["server"] is not None and servers and s["server"] not in servers:
+                self.err(f"sites[{i}].server", f"{s['server']!r} is not one of servers: "
+                                               f"{', '.join(servers)}")
+            if listed and placed and s["server"] is None:
+                self.err(f"sites[{i}].server", "missing: when one site names its server, all do")
 
     def lonlat(self, value: Any, where: str) -> Optional[tuple[float, float]]:
         """A site's ``[longitude, latitude]`` in degrees, or None."""

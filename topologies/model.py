@@ -269,6 +269,7 @@ class Site:
     latitude) in degrees when the file gave them. ``coverage_m``: radio range in metres
     (None: not an access point for position-based attachment). ``tx_power_dbm``: its
     transmit power for the ``strongest`` attachment policy (None: the policy's default).
+    ``server``: the server (of the topology's ``servers``) whose switch it is, or None.
     """
 
     name: str
@@ -277,6 +278,7 @@ class Site:
     lonlat: Optional[tuple[float, float]] = None
     coverage_m: Optional[float] = None
     tx_power_dbm: Optional[float] = None
+    server: Optional[str] = None  # which of the topology's servers runs it (docs/scale-out.md)
 
 
 #: Attachment policies of a UE moving on the plane.
@@ -454,6 +456,8 @@ class Topology:
     profiles: Mapping[str, LinkParams] = field(default_factory=lambda: dict(PROFILES), hash=False)
     handover: Handover = Handover()
     attachment: Attachment = Attachment()
+    #: The servers the sites are placed on (``servers:``; empty: one machine).
+    servers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.vip_subnet is None:

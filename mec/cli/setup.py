@@ -21,11 +21,15 @@ log = logging.getLogger(__name__)
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    both = not (args.services or args.images)
+    both = not (args.services or args.images or args.servers)
     t0 = time.monotonic()
     if args.services or both:
         for name, what in daemons.ensure_all().items():
             print(f"{name}: {what}")
+    if args.servers:
+        from mec.host import servers
+
+        print(f"test servers: {servers.start()}")
     if args.images or both:
         if not daemons.docker_engine_running():
             print("the Docker engine does not answer: run `mec setup --services` first")
@@ -42,6 +46,8 @@ def register(subparsers) -> None:
                               "the service images (idempotent)")
     p.add_argument("--services", action="store_true", help="only start the services")
     p.add_argument("--images", action="store_true", help="only build/publish the images")
+    p.add_argument("--servers", action="store_true", help="start this prefix's sshd on "
+                   "127.0.0.2 and 127.0.0.3 (test servers for a split network: docs/scale-out.md)")
     p.add_argument("--only", metavar="NAMES", help="comma-separated images (busybox,debian,httpd)")
     p.add_argument("--force-images", action="store_true", help="rebuild even if unchanged")
     p.set_defaults(func=_cmd)

@@ -240,7 +240,18 @@ def clean_empty_dirs(report: CleanReport, dry: bool) -> None:
             pass
 
 
-STEPS = (clean_recorded_processes, clean_ue_containers, clean_engines, clean_mininet_shells,
+def clean_ssh_files(report: CleanReport, dry: bool) -> None:
+    """The keys and configurations of this prefix's test servers (mec.host.servers); their
+    sshd is a recorded process, stopped by clean_recorded_processes."""
+    from mec.host import servers
+
+    if servers.files().root.exists():
+        if not dry:
+            servers.remove_files()
+        report.add(f"SSH keys and configurations in {servers.files().root}")
+
+
+STEPS = (clean_recorded_processes, clean_ssh_files, clean_ue_containers, clean_engines, clean_mininet_shells,
          clean_netns, clean_bridges, clean_links, clean_build_containers, clean_data_volumes,
          clean_run_files)
 

@@ -182,9 +182,29 @@ def check_controllers() -> list[Check]:
     return checks
 
 
+def check_servers() -> Check:
+    """The test servers (this prefix's sshd on loopback addresses, mec.host.servers)."""
+    from mec.host import servers
+
+    if not (have("sshd") or Path("/usr/sbin/sshd").exists()):
+        return Check("test servers", "warn", "sshd not found: no split over servers here",
+                     "apt-get install openssh-server (" + SETUP_FIX + ")")
+    pid = servers.sshd_pid()
+    if pid is None:
+        return Check("test servers", "info", "sshd installed, not started",
+                     "mec setup --servers")
+    answered = [a for a in servers.DEFAULT_ADDRESSES if servers.reachable(a, timeout=10)]
+    missing = [a for a in servers.DEFAULT_ADDRESSES if a not in answered]
+    if missing:
+        return Check("test servers", "fail", f"sshd pid {pid}; no SSH answer from "
+                     f"{', '.join(missing)}", "mec clean, then mec setup --servers")
+    return Check("test servers", "ok", f"sshd pid {pid}: root@{', root@'.join(answered)} "
+                 "answer with the project's key")
+
+
 CHECKS: list[Callable[[], Check | list[Check]]] = [
     check_root, check_binaries, check_mininet, check_ovs, check_docker, check_images,
-    check_delay, check_controllers,
+    check_delay, check_controllers, check_servers,
 ]
 
 

@@ -79,7 +79,7 @@ BAD_FILES = {
         "{f}: cloud.name: duplicate name 'u1' (already used at ues[0].name (ue); sites, cloudlets, UEs and the cloud share one namespace)",
     ],
     'empty.yaml': [
-        '{f}: file is empty (expected a mapping with keys name, description, subnet, vip_subnet, profiles, sites, cloud, ues, links, handover, attachment, mobility)',
+        '{f}: file is empty (expected a mapping with keys name, description, subnet, vip_subnet, profiles, sites, cloud, ues, links, handover, attachment, mobility, servers)',
     ],
     'missing_keys.yaml': [
         "{f}: top level: missing required key 'name'",
@@ -96,8 +96,8 @@ BAD_FILES = {
         '{f}: subnet: 10.0.0.0/24 has prefix length /24; allowed /8 to /17 (room for the x.x.100.0/24 virtual-IP block)',
     ],
     'unknown_keys.yaml': [
-        "{f}: lnks: unknown key, did you mean 'links'? (allowed keys: name, description, subnet, vip_subnet, profiles, sites, cloud, ues, links, handover, attachment, mobility)",
-        "{f}: sites[0].cloudlet: unknown key, did you mean 'cloudlets'? (allowed keys: name, cloudlets, position, lonlat, coverage_m, tx_power_dbm)",
+        "{f}: lnks: unknown key, did you mean 'links'? (allowed keys: name, description, subnet, vip_subnet, profiles, sites, cloud, ues, links, handover, attachment, mobility, servers)",
+        "{f}: sites[0].cloudlet: unknown key, did you mean 'cloudlets'? (allowed keys: name, cloudlets, position, lonlat, coverage_m, tx_power_dbm, server)",
         "{f}: links[0].dealy_ms: unknown key, did you mean 'delay_ms'? (allowed keys: a, b, profile, bw_mbps, delay_ms, jitter_ms, loss_pct, queue_pkts)",
     ],
     'unknown_profile.yaml': [
@@ -157,7 +157,7 @@ def test_top_level_must_be_mapping():
         from_dict(["s1"], "x.yaml")
     assert info.value.errors == [
         "x.yaml: top level: must be a mapping with keys name, description, subnet, vip_subnet, profiles, "
-        "sites, cloud, ues, links, handover, attachment, mobility; got list ['s1']"]
+        "sites, cloud, ues, links, handover, attachment, mobility, servers; got list ['s1']"]
 
 
 def test_handover_defaults_to_lte_and_a_ue_overrides_what_it_names():

@@ -1,0 +1,199 @@
+"""Servers on this machine: an ``sshd`` of the project on loopback addresses.
+
+A testbed split over several servers reaches each server by SSH as root (Mininet
+Cluster Edition runs its remote node shells through ``ssh``). To run that whole path on
+one machine, each "server" is a loopback address (``127.0.0.2``, ``127.0.0.3``...) on
+which the project's own ``sshd`` listens. Everything it needs is the project's and of
+this prefix: host and client keys generated here, an ``authorized_keys`` that only its
+sshd reads, an ``ssh_config`` that the project's ``ssh`` commands pass with ``-F``
+(``~/.ssh`` is never read nor written), all under ``STATE_DIR/ssh/PREFIX``. The daemon
+is started directly (there is no init system), recorded in ``RUN_DIR/sshd.pid`` like
+the project's other background processes, so ``mec clean`` stops it and removes the
+folder.
+
+On real servers the same ``ssh_config`` names their addresses and the public key
+``client_key.pub`` goes into root's ``authorized_keys`` there (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from mec.core import config
+from mec.core.proc import PidRecord, have, read_record, run, wait_until, write_record
+
+log = logging.getLogger(__name__)
+
+#: The loopback addresses the test servers listen on, unless told otherwise.
+DEFAULT_ADDRESSES = ("127.0.0.2", "127.0.0.3")
+SSH_PORT = 22
+PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without it
+
+
+@dataclass(frozen=True)
+class SshFiles:
+    """Where this prefix's SSH keys and configurations are."""
+
+    root: Path
+
+    @property
+    def host_key(self) -> Path:
+        return self.root / "host_ed25519"
+
+    @property
+    def client_key(self) -> Path:
+        return self.root / "client_ed25519"
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.root / "authorized_keys"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "known_hosts"
+
+    @property
+    def sshd_config(self) -> Path:
+        return self.root / "sshd_config"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.root / "ssh_config"
+
+
+def files() -> SshFiles:
+    return SshFiles(config.STATE_DIR / "ssh" / config.PREFIX)
+
+
+def pid_file() -> Path:
+    return config.RUN_DIR / "sshd.pid"
+
+
+def ssh_command(address: str) -> list[str]:
+    """The ``ssh`` argument list that reaches ADDRESS as root with the project's key."""
+    return ["ssh", "-F", str(files().ssh_config), f"root@{address}"]
+
+
+def _keygen(path: Path, comment: str) -> None:
+    if not path.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+            timeout=30)
+
+
+def sshd_config_text(f: SshFiles, addresses: tuple[str, ...]) -> str:
+    """This prefix's sshd: root by key only, only the project's key, only these addresses."""
+    lines = [f"ListenAddress {a}:{SSH_PORT}" for a in addresses] + [
+        f"HostKey {f.host_key}",
+        f"AuthorizedKeysFile {f.authorized_keys}",
+        f"PidFile {config.RUN_DIR / 'sshd.real.pid'}",
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "PermitTunnel no",
+        "AllowTcpForwarding no",
+        "X11Forwarding no",
+        "PrintMotd no",
+        "MaxStartups 100:30:200",  # a bring-up opens many sessions at once
+        "MaxSessions 100",
+        "AcceptEnv MEC_PREFIX MEC_STATE_DIR MEC_RUN_DIR PYTHONPATH",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def ssh_config_text(f: SshFiles) -> str:
+    """The client side: the project's key and known hosts, never ~/.ssh's."""
+    return "\n".join([
+        "Host *",
+        "    User root",
+        f"    IdentityFile {f.client_key}",
+        "    IdentitiesOnly yes",
+        f"    UserKnownHostsFile {f.known_hosts}",
+        "    StrictHostKeyChecking yes",
+        "    BatchMode yes",
+        "    ConnectTimeout 10",
+        "    LogLevel ERROR",
+        "    SendEnv MEC_PREFIX MEC_STATE_DIR MEC_RUN_DIR PYTHONPATH",
+    ]) + "\n"
+
+
+def prepare(addresses: tuple[str, ...]) -> SshFiles:
+    """Generate the keys and write both configurations (idempotent)."""
+    f = files()
+    f.root.mkdir(parents=True, exist_ok=True)
+    os.chmod(f.root, 0o700)
+    _keygen(f.host_key, f"{config.PREFIX} test servers")
+    _keygen(f.client_key, f"{config.PREFIX} testbed")
+    f.authorized_keys.write_text(Path(f"{f.client_key}.pub").read_text())
+    host_pub = Path(f"{f.host_key}.pub").read_text().split()
+    f.known_hosts.write_text("".join(f"{a} {host_pub[0]} {host_pub[1]}\n" for a in addresses))
+    f.sshd_config.write_text(sshd_config_text(f, addresses))
+    f.ssh_config.write_text(ssh_config_text(f))
+    for path in (f.authorized_keys, f.known_hosts, f.sshd_config, f.ssh_config):
+        os.chmod(path, 0o600)
+    return f
+
+
+def sshd_pid() -> int | None:
+    record = read_record(pid_file())
+    return record.pid if record and record.is_ours() else None
+
+
+def reachable(address: str, timeout: float = 15) -> bool:
+    """Whether ``ssh root@ADDRESS true`` succeeds with the project's key."""
+    try:
+        proc = subprocess.run(ssh_command(address) + ["true"], capture_output=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return False
+    return proc.returncode == 0
+
+
+def _listening(address: str) -> bool:
+    try:
+        with socket.create_connection((address, SSH_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def start(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> str:
+    """Start this prefix's sshd on ADDRESSES unless it runs; returns what was done."""
+    sshd = have("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
+    if not sshd:
+        raise RuntimeError("sshd not found: apt-get install openssh-server (sudo make setup)")
+    f = prepare(addresses)
+    if sshd_pid() is not None:
+        return f"already running on {', '.join(addresses)}"
+    PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+    run([sshd, "-t", "-f", str(f.sshd_config)], timeout=30)  # a bad config fails here, named
+    log_path = config.run_dir() / "sshd.log"
+    # -D: stay in the foreground (so the pid is the daemon's), -e: log to our file.
+    with open(log_path, "ab") as logfile:
+        proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(f.sshd_config)], stdout=logfile,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, close_fds=True)
+    write_record(pid_file(), PidRecord("sshd", proc.pid, str(f.sshd_config), kind="sshd"))
+    try:
+        wait_until(lambda: all(_listening(a) for a in addresses), timeout=20,
+                   what=f"sshd to listen on {', '.join(addresses)} (log: {log_path})")
+    except Exception:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sshd exited ({proc.returncode}): see {log_path}") from None
+        raise
+    return f"started sshd (pid {proc.pid}) on {', '.join(addresses)}"
+
+
+def remove_files() -> bool:
+    """Remove this prefix's keys and configurations; True if there were any."""
+    root = files().root
+    if not root.exists():
+        return False
+    shutil.rmtree(root, ignore_errors=True)
+    return True

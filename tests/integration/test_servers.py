@@ -1,0 +1,50 @@
+"""Test servers on this machine: the project's sshd on 127.0.0.2 and 127.0.0.3, reached as
+root with the project's key, reported by `mec doctor`, removed by `mec clean`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mec.core.proc import alive
+from mec.host import servers
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _mec(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mec.cli", *args], capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+
+def test_servers_answer_over_ssh_and_clean_removes_them():
+    home_ssh = Path.home() / ".ssh"
+    before = sorted(p.name for p in home_ssh.iterdir()) if home_ssh.is_dir() else None
+    out = _mec("setup", "--servers")
+    assert out.returncode == 0, out.stdout + out.stderr
+    pid = servers.sshd_pid()
+    assert pid is not None
+    for address in servers.DEFAULT_ADDRESSES:
+        proc = subprocess.run(servers.ssh_command(address) + ["id -u; echo $SSH_CONNECTION"],
+                              capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stderr
+        uid, connection = proc.stdout.split("\n")[:2]
+        assert uid == "0" and connection.split()[2] == address  # served on that address
+    assert not servers.reachable("127.0.0.4", timeout=5)  # nothing else listens
+    doctor = _mec("doctor")
+    line = next(l for l in doctor.stdout.splitlines() if "test servers" in l)
+    assert f"sshd pid {pid}" in line and "127.0.0.3" in line, line
+    after = sorted(p.name for p in home_ssh.iterdir()) if home_ssh.is_dir() else None
+    assert after == before, "~/.ssh was touched"
+
+    out = _mec("clean")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not alive(pid)
+    assert not servers.files().root.exists()
+    assert not servers.reachable("127.0.0.2", timeout=5)

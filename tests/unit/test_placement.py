@@ -1,0 +1,87 @@
+"""Placement on servers: the `servers:` / `server:` keys and the automatic partition."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from topologies.loader import TopologyError, from_dict, load
+from topologies.placement import partition, placement_of
+
+REPO = Path(__file__).resolve().parents[2]
+A, B, C = "127.0.0.2", "127.0.0.3", "127.0.0.4"
+
+
+def line3(**extra):
+    sites = [{"name": f"s{i}", "cloudlets": [{"name": f"c{i}"}]} for i in (1, 2, 3)]
+    for site, server in extra.pop("site_servers", {}).items():
+        sites[int(site[1]) - 1]["server"] = server
+    return {"name": "t", "sites": sites, "cloud": {"name": "cloud", "site": "s1"},
+            "links": [{"a": "s1", "b": "s2"}, {"a": "s2", "b": "s3"}], **extra}
+
+
+def test_topology_places_each_site_on_a_listed_server():
+    topo = from_dict(line3(servers=[A, B], site_servers={"s1": A, "s2": A, "s3": B}))
+    assert topo.servers == (A, B)
+    assert [s.server for s in topo.sites] == [A, A, B]
+    placement = placement_of(topo)
+    assert placement.site_server == {"s1": A, "s2": A, "s3": B}
+    assert placement.cut == (("s2", "s3"),)
+
+
+def test_without_servers_everything_stays_on_this_machine():
+    topo = load(REPO / "topologies" / "paper.yaml")
+    assert topo.servers == () and placement_of(topo) is None
+
+
+@pytest.mark.parametrize("data, message", [
+    (line3(site_servers={"s1": A}), "sites name a server but the topology has no servers: list"),
+    (line3(servers=[A, B], site_servers={"s1": A, "s2": C, "s3": B}),
+     "sites[1].server: '127.0.0.4' is not one of servers: 127.0.0.2, 127.0.0.3"),
+    (line3(servers=[A, B], site_servers={"s1": A, "s2": B}),
+     "sites[2].server: missing: when one site names its server, all do"),
+    (line3(servers=[A, A]), "servers: lists 127.0.0.2 more than once"),
+    (line3(servers=[]), "servers: must be a non-empty list of server names"),
+    (line3(servers=["a b"]), "servers[0]: must be a server's address or host name"),
+    (line3(servers=[A], site_servers={"s1": 7}), "sites[0].server: must be a server's address"),
+])
+def test_bad_placements_are_rejected_by_name(data, message):
+    with pytest.raises(TopologyError) as err:
+        from_dict(data, "t.yaml")
+    assert message in str(err.value)
+
+
+def _min_balanced_cut(graph) -> int:
+    nodes = sorted(graph.nodes)
+    return min(sum((a in part) != (b in part) for a, b in graph.edges)
+               for part in map(set, itertools.combinations(nodes, len(nodes) // 2)))
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "ring6.yaml"])
+def test_two_servers_cut_as_few_links_as_any_balanced_split(name):
+    topo = load(REPO / "topologies" / name)
+    placement = partition(topo, [A, B])
+    sizes = sorted(len(placement.sites_on(s)) for s in (A, B))
+    assert sizes == [len(topo.sites) // 2, len(topo.sites) - len(topo.sites) // 2]
+    assert len(placement.cut) == _min_balanced_cut(topo.graph())
+    assert all(placement.crosses(a, b) for a, b in placement.cut)
+
+
+def test_every_server_gets_a_site_and_the_partition_is_repeatable():
+    topo = load(REPO / "topologies" / "ring6.yaml")
+    first = partition(topo, [A, B, C])
+    assert {len(first.sites_on(s)) for s in (A, B, C)} == {2}
+    assert partition(topo, [A, B, C]) == first
+
+
+def test_servers_override_the_topologys_own_placement():
+    topo = from_dict(line3(servers=[A, B], site_servers={"s1": A, "s2": B, "s3": A}))
+    assert len(placement_of(topo).cut) == 2
+    assert len(placement_of(topo, [A, B]).cut) == 1
+
+
+def test_more_servers_than_sites_is_refused():
+    with pytest.raises(ValueError, match="4 servers for 3 sites"):
+        partition(load(REPO / "topologies" / "paper.yaml"), [A, B, C, "127.0.0.5"])
