@@ -81,6 +81,13 @@ class MecNetwork:
         switch graph and host attachments as soon as the switches exist;
         backend: "mininet", "containernet" (UEs are Docker hosts) or "auto", or a
         `topologies.backends.Backend` made by the caller."""
+        if topology.servers:
+            # the placement is read and validated, the split network is not built yet: one
+            # machine would silently stand for several (docs/scale-out.md, "Left")
+            raise NotImplementedError(
+                f"{topology.source or topology.name}: servers: {', '.join(topology.servers)}: "
+                "running a topology split over several servers is not built yet "
+                "(docs/scale-out.md, \"Left\"); remove `servers:`/`server:` to run it on this machine")
         self.backend: Backend = backend if isinstance(backend, Backend) else get_backend(backend)
         self.topology = topology
         self.controller = controller

@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+import yaml
 
 from topologies.loader import TopologyError, from_dict, load
 from topologies.placement import partition, placement_of
@@ -85,3 +86,17 @@ def test_servers_override_the_topologys_own_placement():
 def test_more_servers_than_sites_is_refused():
     with pytest.raises(ValueError, match="4 servers for 3 sites"):
         partition(load(REPO / "topologies" / "paper.yaml"), [A, B, C, "127.0.0.5"])
+
+
+def test_a_placed_topology_is_refused_by_the_network_builder_until_it_can_be_split():
+    """Placement is read and checked, but the split network is not built yet: running it on
+    one machine instead would silently stand for several servers."""
+    from topologies.net import MecNetwork
+
+    data = yaml.safe_load((REPO / "topologies" / "paper.yaml").read_text())
+    data["servers"] = ["127.0.0.2", "127.0.0.3"]
+    for i, site in enumerate(data["sites"]):
+        site["server"] = data["servers"][i % 2]
+    topo = from_dict(data, "placed.yaml")
+    with pytest.raises(NotImplementedError, match="not built yet"):
+        MecNetwork(topo)
