@@ -42,6 +42,6 @@ def register(subparsers) -> None:
                               "the service images (idempotent)")
     p.add_argument("--services", action="store_true", help="only start the services")
     p.add_argument("--images", action="store_true", help="only build/publish the images")
-    p.add_argument("--only", metavar="NAMES", help="comma-separated images (busybox,debian,httpd)")
+    p.add_argument("--only", metavar="NAMES", help="comma-separated images (busybox,debian,httpd,python)")
     p.add_argument("--force-images", action="store_true", help="rebuild even if unchanged")
     p.set_defaults(func=_cmd)
