@@ -11,8 +11,9 @@ user context. It speaks two ETSI MEC APIs of the platform at $MEC_PLATFORM:
   context to the target instance named in the notification (``targetAppInfo``: the
   application-self-controlled mode), then PUTs its registration with
   ``contextTransferState = USER_CONTEXT_TRANSFER_COMPLETED`` for that user.
-* GS MEC 013 (Location API, ``/location/v2``): on every notification it asks where the
-  user is (``/queries/users``) and logs the zone and access point.
+* GS MEC 013 (Location API, ``/location/v2``): on every notification, and when it
+  receives a user's context, it asks where the user is (``/queries/users``) and logs the
+  zone and access point.
 
 The target instance adds the received counter to what it served meanwhile, so the user
 sees one counter that continues across instances.
@@ -162,7 +163,9 @@ def register(retry_s: float = 120.0) -> None:
             status, sub, headers = call("POST", f"{PLATFORM}{AMS}/subscriptions", {
                 "subscriptionType": "MobilityProcedureSubscription",
                 "callbackReference": callback,
-                "filterCriteria": {"appInstanceId": INSTANCE}})
+                # without mobilityStatus the AMS sends only TRIGGERED (MEC 021 7.3.4)
+                "filterCriteria": {"appInstanceId": INSTANCE,
+                                   "mobilityStatus": [TRIGGERED, COMPLETED, FAILED]}})
             if status != 201 or not sub:
                 raise RuntimeError(f"subscription answered {status}: {sub}")
             link = (sub.get("_links") or {}).get("self", {}).get("href")
@@ -323,6 +326,8 @@ class Handler(BaseHTTPRequestHandler):
                      body.get("source"), body["counter"], now)
             self.send_response(204)
             self.end_headers()
+            if PLATFORM:  # the new instance asks where its user is (MEC 013)
+                threading.Thread(target=locate, args=(user,), daemon=True).start()
         else:
             self._send(404, "no such endpoint\n")
 

@@ -157,7 +157,8 @@ def test_registers_and_subscribes_to_mobility_procedures(start_app):
     wait_for(lambda: state(url)["subscription"])
     sub = next(b for m, p, b in FakePlatform.seen if p == "/amsi/v1/subscriptions")
     assert sub["subscriptionType"] == "MobilityProcedureSubscription"
-    assert sub["filterCriteria"] == {"appInstanceId": "app-c1"}
+    assert sub["filterCriteria"] == {"appInstanceId": "app-c1", "mobilityStatus": [
+        "INTERHOST_MOVEOUT_TRIGGERED", "INTERHOST_MOVEOUT_COMPLETED", "INTERHOST_MOVEOUT_FAILED"]}
     assert sub["callbackReference"] == f"{url}/notifications"
 
 
