@@ -56,7 +56,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from mec.measure import outcomes
 from mec.measure.results import ResultDir, SummarySpec
-from scenarios import _common
+from scenarios import _common, _etsi
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the built-in service of this image (default httpd; --quick: "
                              "busybox)")
     _common.add_service_argument(parser)
+    _etsi.add_argument(parser)
     parser.add_argument("--ue", default=None, help="the moving UE (default: the first UE)")
     parser.add_argument("--path", default=None, metavar="SITES",
                         help="comma-separated sites the UE walks, back and forth (default: "
@@ -398,8 +399,13 @@ def run(args: argparse.Namespace) -> int:
     _common.prepare([image])
     progress = Progress(reps * len(strategies))
 
+    etsi = getattr(args, "etsi", False)
+    columns = (*COLUMNS, *_etsi.METRICS) if etsi else COLUMNS
+    spec = SummarySpec(NAME, group_by=SPEC.group_by, metrics=(*METRICS, *_etsi.METRICS)) \
+        if etsi else SPEC
+
     def measure(rd: ResultDir, set_testbed: Callable[[Any], None]) -> None:
-        table = rd.table(NAME, COLUMNS)
+        table = rd.table(NAME, columns)
         done = 0
         for strategy in strategies:
             source = args.image_source if strategy == "reactive" else "-"
@@ -433,7 +439,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         dests_config = list(dests)
     return _common.execute(
-        NAME, args, [SPEC], measure, make_plots, TABLE_METRICS,
+        NAME, args, [spec], measure, make_plots,
+        {NAME: (*TABLE_METRICS[NAME], *_etsi.TABLE)} if etsi else TABLE_METRICS,
         config={"topology_path": topo_path, "ue": ue, "walk": sites, "moves": dests_config,
                 "image": image, "service": _common.service_config(service),
                 "strategies": strategies},
@@ -459,14 +466,19 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
                        replicas=args.replicas if strategy == "proactive" else 1,
                        latency_bound_ms=float("inf"))
     rows: list[dict] = []
+    etsi = getattr(args, "etsi", False)
+    reads: dict[int, tuple] = {}  # move index -> the user's counter before and after it
     with events, Testbed(topo, controller=_common.controller_of(args), events=events) as tb, \
-            EdgeOrchestrator(tb, events=events, policy=args.policy) as orch:
+            EdgeOrchestrator(tb, events=events, policy=args.policy) as orch, \
+            _etsi.platform(etsi, tb, orch, events):
         set_testbed(tb)
         dep = orch.deploy(spec, ue, strategy,
                           image_source=source if strategy == "reactive" else "registry",
                           service=service)
         orch.wait_idle()
         host = tb.network.hosts[ue].node
+        counter = _etsi.UserCounter(tb.network.host(ue).netns_path, dep.vip, dep.port) \
+            if etsi else None
         moves = []
         with ProbeProcess(host, _common.probe_target(service, dep.vip),
                           rd.file(f"probe-{label}.csv"),
@@ -478,8 +490,11 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
                 dests = []
             for i, site in enumerate(dests, start=1):
                 old = _serving(dep)
+                before = counter.read() if counter else None
                 move = tb.network.move(ue, site)
                 handled, cause = handle(orch, dep, ue, site, args.move_timeout)
+                if counter and handled == outcomes.OK:
+                    _etsi.wait_context(events, move.t_request)
                 new = _serving(dep) if handled == outcomes.OK else None
                 moves.append((move, old, new, handled, cause))
                 progress.note(f"  move {i}/{len(dests)} {move.from_site}->{site}: "
@@ -487,8 +502,13 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
                                  f"now served by {new}" if handled == outcomes.OK else
                                  f"{handled.upper()}: {cause}"))
                 time.sleep(args.dwell)
+                if counter:
+                    reads[len(moves) - 1] = (before, counter.read())
             end = time.monotonic()
             records = probe.stop()
+        if counter:
+            counter.save_state(rd.file(f"app-state-{label}.json"))
+            counter.close()
         joined = _common.replica_identity(tb, dep, ue, records, rd.file(f"ledger-{label}.json"))
     records = joined.records
     evs = events.events()
@@ -509,6 +529,9 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
                "out_of_coverage_s": (move.t_attached - detach.t_detached) if detach else None,
                "late_s": timing[0] if timing else None,
                "identity": "network", **joined.counts_in(window.t_request, until)}
+        if etsi:
+            row.update(_etsi.move_numbers([e for e in evs if window.t_request <= e.t < until],
+                                          move.t_attached, records, *reads.get(i, (None, None))))
         detach = None
         rows.append(row)
         on_row(len(rows), row)

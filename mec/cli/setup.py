@@ -48,6 +48,7 @@ def register(subparsers) -> None:
     p.add_argument("--images", action="store_true", help="only build/publish the images")
     p.add_argument("--servers", action="store_true", help="start this prefix's sshd on "
                    "127.0.0.2 and 127.0.0.3 (test servers for a split network: docs/scale-out.md)")
-    p.add_argument("--only", metavar="NAMES", help="comma-separated images (busybox,debian,httpd)")
+    p.add_argument("--only", metavar="NAMES",
+                   help="comma-separated images (busybox,debian,httpd,python)")
     p.add_argument("--force-images", action="store_true", help="rebuild even if unchanged")
     p.set_defaults(func=_cmd)

@@ -5,7 +5,10 @@ paper pulled from Docker Hub are rebuilt from the host distribution's packages:
 
 * ``busybox``: a static busybox root file system (~2 MB);
 * ``debian``: a ``debootstrap --variant=minbase`` root file system;
-* ``httpd``: the same with Apache httpd installed (the largest).
+* ``httpd``: the same with Apache httpd installed (the largest);
+* ``python``: the same with Python 3 and its standard library: not one of the paper's
+  classes but a language runtime for the user's own services (a Dockerfile built offline
+  by ``mec image add`` may start ``FROM mec/python:latest``; see examples/mec-app/).
 
 A fourth recipe, ``UE_RECIPE`` (``ue``), is not a service image: it is the UE
 container of the Containernet backend (``topologies.backends``), built only
@@ -89,6 +92,10 @@ RECIPES: dict[str, ImageRecipe] = {
                     debootstrap=True),
         ImageRecipe("httpd", "distribution minbase with Apache httpd", debootstrap=True,
                     include=("apache2",)),
+        # not one of the paper's classes: a language runtime for your own services (FROM
+        # mec/python:latest in a Dockerfile of `mec image add`, e.g. examples/mec-app/)
+        ImageRecipe("python", "distribution minbase with Python 3 and its standard library",
+                    debootstrap=True, include=("python3",)),
     )
 }
 

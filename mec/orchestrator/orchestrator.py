@@ -86,7 +86,7 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
                  policy: str = "neighbours", policy_hook: bool = True,
                  health: HealthPolicy = HealthPolicy(), sync_period_s: float = 1.0,
                  work_dir: Optional[Path] = None, poll_s: float = 0.02,
-                 compress_level: int = 1):
+                 compress_level: int = 1, extra_env: Optional[dict[str, str]] = None):
         if policy not in scheduler.POLICIES:
             raise ValueError(f"unknown placement policy {policy!r} (known: "
                              f"{', '.join(sorted(scheduler.POLICIES))})")
@@ -101,6 +101,9 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
         self.sync_period_s = sync_period_s
         #: gzip level of image archives sent edge to edge (1: fastest end to end, measured)
         self.compress_level = compress_level
+        #: added to every instance's environment (e.g. MEC_PLATFORM: where the ETSI MEC
+        #: platform answers): over the service file's env, under the state path's
+        self.extra_env: dict[str, str] = dict(extra_env or {})
         self.graph = scheduler.SiteGraph(self.topology.graph())
         self.predictor = scheduler.MarkovPredictor()
         self.edges: dict[str, EdgeManager] = {
@@ -309,11 +312,11 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
     def _run(self, dep: Deployment, cloudlet: str, env: Optional[dict],
              volumes: Optional[dict]) -> None:
         """Start DEP's instance on CLOUDLET as its service file says (command, environment,
-        state volume), with the spec's resources."""
+        state volume), with the spec's resources and the orchestrator's ``extra_env``."""
         self.edges[cloudlet].deploy_service(
             dep.instance(cloudlet), dep.image_ref, replace(dep.service, name=dep.name,
                                                            port=dep.port),
-            env=env, volumes=volumes, cpus=dep.spec.cpus or None,
+            env={**self.extra_env, **(env or {})}, volumes=volumes, cpus=dep.spec.cpus or None,
             memory_mb=dep.spec.memory_mb or None)
 
     def _ready(self, dep: Deployment, cloudlet: str) -> None:

@@ -7,9 +7,12 @@ import pytest
 from mec.edge import images
 
 
-def test_recipes_are_the_papers_three_classes():
-    assert set(images.RECIPES) == {"busybox", "debian", "httpd"}
+def test_recipes_are_the_papers_three_classes_and_a_python_base():
+    assert set(images.RECIPES) == {"busybox", "debian", "httpd", "python"}
     assert images.RECIPES["httpd"].include == ("apache2",)
+    # a language runtime for the user's own services (examples/mec-app: FROM mec/python)
+    assert images.RECIPES["python"].include == ("python3",)
+    assert images.RECIPES["python"].debootstrap is True
     assert images.RECIPES["busybox"].debootstrap is False
 
 
@@ -50,5 +53,5 @@ def test_apt_source_missing_is_a_clear_error(tmp_path: Path):
 def test_unknown_image_name_is_rejected(monkeypatch):
     monkeypatch.setattr(images, "known_images", lambda store=None: {})
     with pytest.raises(ValueError, match="nginx is not published: built-in images are "
-                       "busybox, debian, httpd; add your own with `mec image add"):
+                       "busybox, debian, httpd, python; add your own with `mec image add"):
         images.ensure_images(["nginx"])

@@ -11,6 +11,7 @@ cloudlet again; and their races, made deterministic with gates inside the fake e
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import queue
 import threading
@@ -151,7 +152,8 @@ class FakeEdge(EdgeManager):
 class Bare(EdgeOrchestrator):
     """The orchestrator's logic over fake engines (no network, no worker threads)."""
 
-    def __init__(self):
+    def __init__(self, extra_env: dict | None = None):
+        self.extra_env = dict(extra_env or {})
         self.topology = load(TOPO)
         self.graph = SiteGraph(self.topology.graph())
         self.policy, self.policy_hook = "neighbours", True
@@ -190,6 +192,17 @@ class Bare(EdgeOrchestrator):
 
 def relocate_errors(orch: Bare) -> list[str]:
     return [e["error"] for e in orch.events.events("proactive.relocate.end") if e.get("error")]
+
+
+def test_the_orchestrators_extra_env_reaches_every_instance_over_the_service_files():
+    """EdgeOrchestrator(extra_env=...): e.g. MEC_PLATFORM, where the ETSI platform answers."""
+    orch = Bare(extra_env={"MEC_PLATFORM": "http://10.0.3.1:8282", "A": "run"})
+    dep = orch.deploy_two()
+    dep.service = dataclasses.replace(dep.service, env={"A": "file", "B": "file"})
+    orch._run(dep, "c3", None, None)
+    env = orch.engines["c3"].by_name[container_name(dep.instance("c3"))].env
+    assert env["MEC_PLATFORM"] == "http://10.0.3.1:8282"
+    assert (env["A"], env["B"], env["MEC_INSTANCE"]) == ("run", "file", dep.instance("c3"))
 
 
 def test_a_replica_dropped_as_down_is_removed_and_the_relocation_starts_it_afresh():
