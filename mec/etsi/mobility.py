@@ -98,6 +98,9 @@ class AppMobilityService:
         self.notified: dict[str, list[Notified]] = {}
         #: service -> the adjacent-instance sets last notified
         self._adjacent_seen: dict[str, frozenset[tuple[str, str, int]]] = {}
+        #: source instance -> monotonic time of the procedure it was told to move its
+        #: context for, until it reports USER_CONTEXT_TRANSFER_COMPLETED (or the move failed)
+        self.awaiting: dict[str, float] = {}
 
     # ------------------------------------------------------------------ registrations
     def register(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +138,7 @@ class AppMobilityService:
             if device.get("contextTransferState") == TRANSFERRED and before.get(ip) != TRANSFERRED:
                 done.append({"app_instance": app, "ue_ip": ip, "t_completed": t_completed,
                              "notified": self._last_notified(app, ip)})
+                self.awaiting.pop(app, None)
         return reg, done
 
     def deregister(self, reg_id: str) -> None:
@@ -236,6 +240,10 @@ class AppMobilityService:
         """The MobilityProcedureNotifications of PROC to the subscriptions it matches."""
         if proc.status == TRIGGERED:
             self._reset_context(proc.ue_ip)
+            if self._subscribed(proc.source):
+                self.awaiting[proc.source] = proc.t_event
+        elif proc.status == FAILED:
+            self.awaiting.pop(proc.source, None)
         target: dict[str, Any] = {"appInstanceId": proc.target}
         if proc.target_host is not None and proc.status != FAILED:
             target["commInterface"] = {"ipAddresses": [{"host": proc.target_host,
@@ -255,6 +263,18 @@ class AppMobilityService:
                                                "source": proc.source, "target": proc.target,
                                                "t_move": proc.t_move, "procedure": proc}))
         return out
+
+    def _subscribed(self, instance: Optional[str]) -> bool:
+        """INSTANCE holds a MobilityProcedureSubscription of its own (it moves contexts)."""
+        return instance is not None and any(
+            sub.doc["filterCriteria"].get("appInstanceId") == instance
+            for sub in self.store.of(API, MOBILITY))
+
+    def holds(self, instance: str) -> bool:
+        """INSTANCE still has a user's context to move: it was told of a procedure and has
+        not reported the transfer (and is still subscribed: a dropped subscriber never
+        will). The orchestrator keeps such an instance until then (bounded)."""
+        return instance in self.awaiting and self._subscribed(instance)
 
     @staticmethod
     def _matches(criteria: dict[str, Any], proc: Procedure) -> bool:

@@ -57,7 +57,7 @@ class MecPlatform:
     def __init__(self, testbed: Any, orchestrator: Any = None,
                  events: Optional[EventLog] = None, port: int = EMULATED_PORT,
                  host_port: int = 0, attempts: int = 3, timeout_s: float = 1.0,
-                 poll_s: float = 0.02) -> None:
+                 poll_s: float = 0.02, hold_s: float = 10.0) -> None:
         self.testbed = testbed
         self.orchestrator = orchestrator
         self.events = events or (orchestrator.events if orchestrator is not None else None) \
@@ -66,6 +66,8 @@ class MecPlatform:
         self.nm = testbed.nm
         self.port, self.host_port = port, host_port
         self.attempts, self.timeout_s, self.poll_s = attempts, timeout_s, poll_s
+        #: longest the orchestrator keeps an instance for its application's context transfer
+        self.hold_s = hold_s
         self.store = SubscriptionStore()
         self._switch_up: dict[str, bool] = {}
         self._moves: dict[str, float] = {}  # ue -> monotonic time of its last network move
@@ -176,6 +178,8 @@ class MecPlatform:
                 attempts=self.attempts, timeout_s=self.timeout_s).start()
             self.host_url = f"http://127.0.0.1:{host.getsockname()[1]}"
             self.emulated_url = f"http://{cloud.ip}:{self.port}"
+            if self.orchestrator is not None:
+                self.orchestrator.release_guard = self.hold_for_context
             self._unsubscribe = self.events.subscribe(self._on_event, WATCHED)
             self._watcher = threading.Thread(target=self._watch, name="etsi-watch", daemon=True)
             self._watcher.start()
@@ -187,6 +191,9 @@ class MecPlatform:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.orchestrator is not None and \
+                getattr(self.orchestrator, "release_guard", None) == self.hold_for_context:
+            self.orchestrator.release_guard = None
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -199,6 +206,26 @@ class MecPlatform:
         if self._ns is not None:
             self._ns.close()
             self._ns = None
+
+    def hold_for_context(self, instance: str) -> None:
+        """The orchestrator's release guard: keep INSTANCE until the application reported
+        its context transfer (USER_CONTEXT_TRANSFER_COMPLETED), at most ``hold_s``;
+        ``etsi.release`` says how long it waited and why it let go."""
+        server = self.server
+        if server is None:
+            return
+        t0 = time.monotonic()
+        why = "nothing to move"
+        while server.call(server.mobility.holds, instance):
+            why = "context transferred"
+            if time.monotonic() - t0 >= self.hold_s:
+                why = "timeout"
+                log.warning("ETSI platform: %s did not report its context transfer within "
+                            "%g s: released anyway", instance, self.hold_s)
+                break
+            time.sleep(self.poll_s)
+        self.events.emit("etsi.release", instance=instance, waited_s=time.monotonic() - t0,
+                         why=why)
 
     def __enter__(self) -> "MecPlatform":
         return self.start()

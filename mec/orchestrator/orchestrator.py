@@ -58,7 +58,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from mec.core import config, servicefile
 from mec.core.events import EventLog
@@ -104,6 +104,11 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
         #: added to every instance's environment (e.g. MEC_PLATFORM: where the ETSI MEC
         #: platform answers): over the service file's env, under the state path's
         self.extra_env: dict[str, str] = dict(extra_env or {})
+        #: called with an instance's name before an instance that served the user is
+        #: removed (reactive retire, proactive relocation); it blocks until the instance
+        #: may go, bounded by itself (the ETSI MEC platform waits there for the
+        #: application's own context transfer). None: remove at once.
+        self.release_guard: Optional[Callable[[str], None]] = None
         self.graph = scheduler.SiteGraph(self.topology.graph())
         self.predictor = scheduler.MarkovPredictor()
         self.edges: dict[str, EdgeManager] = {
@@ -264,6 +269,15 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
             raise
 
     # ================================================================== containers
+    def _release(self, dep: Deployment, cloudlet: str) -> None:
+        """Let the release guard hold DEP's instance on CLOUDLET before it is removed
+        (outside the deployment's lock: the guard may wait), timed as ``release.wait``."""
+        if self.release_guard is None:
+            return
+        with self.events.span("release.wait", service=dep.name, cloudlet=cloudlet,
+                              instance=dep.instance(cloudlet)):
+            self.release_guard(dep.instance(cloudlet))
+
     def _remove_instance(self, dep: Deployment, cloudlet: str, reason: str) -> bool:
         """Remove DEP's container on CLOUDLET; True once the engine no longer has it.
 

@@ -100,6 +100,8 @@ class ProactiveHandling:
                 to_start = []  # _start_replicas removed what it began
             if leftovers:
                 extra["leftovers"] = leftovers
+            for c in to_stop:
+                self._release(dep, c)
             with dep.lock:
                 if dep.closed:  # undeployed while starting: nobody would remove these
                     for c in to_start:

@@ -161,6 +161,7 @@ class ReactiveHandling:
             # for drain_s (new ones already reach the new one): let them finish
             with self.events.span("migration.drain", **fields, drain_s=drain_s):
                 time.sleep(drain_s)
+        self._release(dep, cloudlet)
         with dep.lock:
             if cloudlet not in dep.replicas:
                 return

@@ -268,6 +268,10 @@ def test_mobility_procedure_notifications_follow_the_filters_and_time_the_contex
         platform.procedure(proc(platform, COMPLETED))
         last = sink.wait(lambda b: b.get("mobilityStatus") == COMPLETED)
         time.sleep(0.2)
+        # app-c1 was told to move the user's context: the orchestrator must keep it until
+        # it says it did; app-c3 (subscribed, no procedure) and app-c2 (not subscribed) not
+        holds = lambda instance: platform.call(platform.mobility.holds, instance)  # noqa: E731
+        assert (holds("app-c1"), holds("app-c3"), holds("app-c2")) == (True, False, False)
         paths = sorted((r.path, r.body["mobilityStatus"]) for r in sink.received)
         assert paths == [("/all", COMPLETED), ("/all", TRIGGERED), ("/default", TRIGGERED)]
         order = [r.body["mobilityStatus"] for r in sink.received if r.path == "/all"]
@@ -283,6 +287,7 @@ def test_mobility_procedure_notifications_follow_the_filters_and_time_the_contex
         r = requests.put(f"{platform.url}/amsi/v1/app_mobility_services/"
                          f"{reg['appMobilityServiceId']}", json=reg, timeout=5)
         assert r.status_code == 200, r.text
+        assert holds("app-c1") is False
     done = platform.events.wait_for("etsi.context_transfer", timeout=5)
     assert done["app_instance"] == "app-c1" and done["ue"] == "u1"
     assert done["status"] == COMPLETED and 0 < done["transfer_s"] < 5
