@@ -3,7 +3,7 @@ loopback: two real app processes register and subscribe (MEC 021), serve a user'
 requests, and on an INTERHOST_MOVEOUT_COMPLETED notification the source sends the user's
 counter to the target itself, PUTs USER_CONTEXT_TRANSFER_COMPLETED, and has asked the
 Location API (MEC 013) where the user is. The stand-in answers only what the app asks;
-the real platform (mec.etsi) is exercised by tests/integration/test_mec_app.py."""
+the real platform (mec.etsi) is exercised by tests/integration/test_mec_app_net.py."""
 
 from __future__ import annotations
 
