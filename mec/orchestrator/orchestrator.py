@@ -82,6 +82,12 @@ log = logging.getLogger(__name__)
 class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
     """Runs services on a `mec.testbed.Testbed` with the proactive or reactive strategy."""
 
+    #: Called with an instance's name before an instance that served the user is removed
+    #: (reactive retire, proactive relocation); it blocks until the instance may go,
+    #: bounded by itself (the ETSI MEC platform waits there for the application's own
+    #: context transfer). None: remove at once.
+    release_guard: Optional[Callable[[str], None]] = None
+
     def __init__(self, testbed: Any, events: Optional[EventLog] = None,
                  policy: str = "neighbours", policy_hook: bool = True,
                  health: HealthPolicy = HealthPolicy(), sync_period_s: float = 1.0,
@@ -104,11 +110,6 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
         #: added to every instance's environment (e.g. MEC_PLATFORM: where the ETSI MEC
         #: platform answers): over the service file's env, under the state path's
         self.extra_env: dict[str, str] = dict(extra_env or {})
-        #: called with an instance's name before an instance that served the user is
-        #: removed (reactive retire, proactive relocation); it blocks until the instance
-        #: may go, bounded by itself (the ETSI MEC platform waits there for the
-        #: application's own context transfer). None: remove at once.
-        self.release_guard: Optional[Callable[[str], None]] = None
         self.graph = scheduler.SiteGraph(self.topology.graph())
         self.predictor = scheduler.MarkovPredictor()
         self.edges: dict[str, EdgeManager] = {
