@@ -361,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
 def one_repetition(rd: ResultDir, rep: int, topo: Any, ue: str, args: argparse.Namespace,
                    warmup: float, after: float,
                    set_testbed: Optional[Callable[[Any], None]],
-                   service: Any = None) -> dict[str, Any]:
+                   service: Any) -> dict[str, Any]:
     """Fresh testbed, deploy, probe, kill the primary's cloudlet, wait, measure."""
     from mec.core.events import EventLog
     from mec.orchestrator import EdgeOrchestrator
@@ -370,9 +370,6 @@ def one_repetition(rd: ResultDir, rep: int, topo: Any, ue: str, args: argparse.N
     from mec.service.manager import HealthPolicy
     from mec.testbed import Testbed
 
-    from mec.core import servicefile
-
-    service = service or servicefile.builtin(DEFAULT_IMAGE)
     events = EventLog(rd.path / events_file(rep))
     health = HealthPolicy(period_s=args.detect_period, timeout_s=args.detect_timeout,
                           failures_to_down=args.detect_misses)

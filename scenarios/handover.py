@@ -273,11 +273,11 @@ def state_numbers(events: Sequence[Any], strategy: str, switch_t: Optional[float
         began = phase.t - float(phase.get("duration_s") or 0.0)
         return {"state_bytes": phase.get("bytes_sent"), "state_s": phase.get("duration_s"),
                 "stale_s": None if switch_t is None else switch_t - began}
-    if not any(e.kind == "sync_round" for e in [*before, *events]):
+    every_round = [e for e in [*before, *events] if e.kind == "sync_round"]
+    if not every_round:
         return {"state_bytes": None, "state_s": None, "stale_s": None}  # no state synced
     rounds = [e for e in events if e.kind == "sync_round"]
-    done = [e for e in [*before, *events] if e.kind == "sync_round" and e.get("ok")
-            and (switch_t is None or e.t <= switch_t)]
+    done = [e for e in every_round if e.get("ok") and (switch_t is None or e.t <= switch_t)]
     last = max(done, key=lambda e: e.t) if done else None
     return {"state_bytes": sum(int(e.get("bytes") or 0) for e in rounds),
             "state_s": sum(float(e.get("seconds") or 0.0) for e in rounds),

@@ -492,19 +492,17 @@ def _read(path: Path) -> str:
 
 def one_period(tb: Any, events: Any, period: float, reps: int, done: int, ue: str,
                replicas: int, state_bytes: int, args: argparse.Namespace, rng: random.Random,
-               table: Any, rounds_table: Any, progress: Any, service: Any = None,
-               name: str = SERVICE) -> int:
+               table: Any, rounds_table: Any, progress: Any, service: Any,
+               name: str) -> int:
     """Deploy with PERIOD, run REPS moves, undeploy; returns the count of measurements done.
 
     A built-in service serves its state over HTTP (``/data/``): the stamp the user
     gets is fetched through the virtual IP. Another service's state is read from the
     new primary's volume right after the promotion (``served_from`` says which)."""
-    from mec.core import servicefile
     from mec.service.datasync import data_dir
     from mec.orchestrator import EdgeOrchestrator
     from mec.orchestrator.scheduler import ServiceSpec
 
-    service = service or servicefile.builtin(DEFAULT_IMAGE)
     wipe_data(tb.topology, name)
     site_names = list(tb.topology.site_names)
     moves = walk(site_names, tb.network.ue_site[ue], reps)

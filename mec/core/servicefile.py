@@ -233,9 +233,9 @@ def _env_value(value: Any) -> str:
 
 
 def _known(image: str, known: Collection[str]) -> bool:
-    name = image if ":" in image else f"{image}:latest"
-    return image in known or name in known or (name.endswith(":latest")
-                                                and name[:-len(":latest")] in known)
+    """IMAGE (``NAME`` meaning ``NAME:latest``) is among KNOWN (either spelling)."""
+    tagged = lambda ref: ref if ":" in ref else f"{ref}:latest"  # noqa: E731
+    return tagged(image) in {tagged(k) for k in known}
 
 
 def _where(error: jsonschema.ValidationError) -> str:

@@ -402,14 +402,6 @@ class EdgeManager:
         return self.wait_ready(instance, timeout=timeout, check=service.health,
                                names_instance=service.names_instance)
 
-    def http_get(self, url: str, timeout: float = 2.0) -> Optional[str]:
-        """Body of GET URL fetched from inside the cloudlet's namespace, None on failure."""
-        argv = ["curl", "-sf", "-m", f"{timeout:g}", url]
-        if self.netns_path:
-            argv = ["nsenter", f"--net={self.netns_path}", *argv]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 5)
-        return proc.stdout if proc.returncode == 0 else None
-
     def wait_ready(self, instance: str, timeout: float = 20.0, interval: float = 0.02,
                    path: str = "/", check: Optional[Exchange] = None,
                    names_instance: Optional[bool] = None) -> ReadyResult:

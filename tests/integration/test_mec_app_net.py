@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from mec.core import config
+from user_cli import added_example, mec
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -26,26 +22,10 @@ ETSI = ("notify_triggered_s", "notify_completed_s", "context_transfer_s", "count
         "counter_after", "counter_requests", "counter_lost")
 
 
-def mec(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """The `mec` command as a user runs it (this checkout, this test's prefix)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), MEC_PREFIX=config.PREFIX)
-    return subprocess.run([sys.executable, "-m", "mec.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
-
 @pytest.fixture
 def service(tmp_path):
-    image = f"{config.PREFIX}-mec-app:1.0"
-    proc = mec("image", "add", str(EXAMPLE), "--name", image, "--replace")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    try:
-        data = yaml.safe_load((EXAMPLE / "service.yaml").read_text())
-        data["image"] = image
-        path = tmp_path / "mec-app.yaml"
-        path.write_text(yaml.safe_dump(data))
+    with added_example(EXAMPLE, tmp_path) as path:
         yield path
-    finally:
-        mec("image", "rm", image)
 
 
 def test_the_example_app_moves_its_users_counter_across_both_strategies(service, tmp_path):

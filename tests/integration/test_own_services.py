@@ -6,17 +6,14 @@ and which replica answered must come from the network."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from mec.core import config
+from user_cli import added_example, mec
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -26,32 +23,12 @@ PER_MOVE = ("move_s", "interruption_s", "first_reply_s", "served_by_new_s", "swi
             "time_above_sla_s", "failed", "wrong_replica", "location_s")
 
 
-def mec(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO), MEC_PREFIX=config.PREFIX)
-    return subprocess.run([sys.executable, "-m", "mec.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
-
 @pytest.fixture
 def example(tmp_path):
     """add(NAME) -> the example's service file, its image added under a name of this
     test's prefix (removed at the end), as `mec image add` gives it to a user."""
-    added: list[str] = []
-
-    def add(name: str) -> Path:
-        image = f"{config.PREFIX}-{name}:1.0"
-        proc = mec("image", "add", str(EXAMPLES / name), "--name", image, "--replace")
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        added.append(image)
-        data = yaml.safe_load((EXAMPLES / name / "service.yaml").read_text())
-        data["image"] = image
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(data))
-        return path
-
-    yield add
-    for image in added:
-        mec("image", "rm", image)
+    with contextlib.ExitStack() as stack:
+        yield lambda name: stack.enter_context(added_example(EXAMPLES / name, tmp_path))
 
 
 def handover(service: Path, out: Path) -> tuple[list[dict], dict, Path]:

@@ -3,23 +3,20 @@ root with the project's key, reported by `mec doctor`, removed by `mec clean`.""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mec.core.proc import alive
 from mec.host import servers
+from user_cli import mec
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 
 
-def _mec(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mec.cli", *args], capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
+def _mec(*args: str):
+    return mec(*args, timeout=300)
 
 
 def test_servers_answer_over_ssh_and_clean_removes_them():
