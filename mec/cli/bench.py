@@ -21,6 +21,8 @@ BENCHES: dict[str, tuple[str, str, str]] = {
               "the user probe's highest sustained request rate (loopback, no root)"),
     "scale": ("mec.bench.scale", "run",
               "bring-up, teardown, memory, idle CPU and move cost of generated rings"),
+    "cluster": ("mec.bench.cluster", "run",
+                "a link between two (test) servers against one within a server"),
 }
 
 

@@ -13,6 +13,15 @@ folder.
 
 On real servers the same ``ssh_config`` names their addresses and the public key
 ``client_key.pub`` goes into root's ``authorized_keys`` there (docs/scale-out.md).
+
+The test servers share this machine's kernel and its root network namespace, where two
+VXLAN ends of one link cannot both listen (one UDP port and VNI), and where a tunnel to a
+local address skips the UDP path. So each test server gets an *underlay*: a namespace
+that stands for its network card (its tunnel address on a veth), all joined by a Linux
+bridge in a namespace of their own, the servers' "LAN". A VXLAN end is created in its
+server's underlay (its socket stays there) and moved to its switch or host
+(`topologies.cluster`). Real servers need none of it: their tunnels leave from their
+own address.
 """
 
 from __future__ import annotations
@@ -26,7 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mec.core import config
-from mec.core.proc import PidRecord, have, read_record, run, wait_until, write_record
+from mec.core.proc import (PidRecord, have, read_record, run, terminate, wait_until,
+                           write_record)
+from topologies.cluster import VXLAN_OVERHEAD, Server
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +45,10 @@ log = logging.getLogger(__name__)
 DEFAULT_ADDRESSES = ("127.0.0.2", "127.0.0.3")
 SSH_PORT = 22
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without it
+#: The test servers' LAN (their underlays' addresses) and its MTU: a 1500-byte emulated
+#: frame plus VXLAN's overhead fits, as on a real network with jumbo frames.
+UNDERLAY_NET = "10.254.0"
+UNDERLAY_MTU = 1500 + VXLAN_OVERHEAD + 50
 
 
 @dataclass(frozen=True)
@@ -75,9 +90,64 @@ def pid_file() -> Path:
     return config.RUN_DIR / "sshd.pid"
 
 
+def ssh_base() -> list[str]:
+    """``ssh`` with the project's configuration, up to the destination."""
+    return ["ssh", "-F", str(files().ssh_config)]
+
+
 def ssh_command(address: str) -> list[str]:
     """The ``ssh`` argument list that reaches ADDRESS as root with the project's key."""
-    return ["ssh", "-F", str(files().ssh_config), f"root@{address}"]
+    return [*ssh_base(), f"root@{address}"]
+
+
+def underlay_netns(index: int) -> str:
+    return config.name(f"ul{index}")
+
+
+def lan_netns() -> str:
+    return config.name("ulan")
+
+
+def test_servers(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> list[Server]:
+    """The test servers as a split network sees them (`topologies.cluster.Server`)."""
+    return [Server(name=a, address=a, tunnel_ip=f"{UNDERLAY_NET}.{i + 2}",
+                   underlay=underlay_netns(i)) for i, a in enumerate(addresses)]
+
+
+def underlay_ready(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> bool:
+    names = set(run(["ip", "netns", "list"], check=False).stdout.split())
+    return {lan_netns(), *(underlay_netns(i) for i in range(len(addresses)))} <= names
+
+
+def start_underlay(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> bool:
+    """Create the test servers' underlays and their LAN (see module doc) unless they
+    exist; True if created. Everything is a namespace of this prefix: `mec clean` removes it."""
+    if underlay_ready(addresses):
+        return False
+    lan = lan_netns()
+    steps = [["ip", "netns", "add", lan], ["ip", "-n", lan, "link", "set", "lo", "up"],
+             ["ip", "-n", lan, "link", "add", "name", "lan", "type", "bridge"],  # MTU: its ports' 
+             ["ip", "-n", lan, "link", "set", "lan", "up"]]
+    for i, server in enumerate(test_servers(addresses)):
+        ns, port = server.underlay, f"s{i}"
+        steps += [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
+                  ["ip", "link", "add", "name", port, "netns", lan, "mtu", str(UNDERLAY_MTU), "type",
+                   "veth", "peer", "name", "eth0", "netns", ns, "mtu", str(UNDERLAY_MTU)],
+                  ["ip", "-n", lan, "link", "set", port, "master", "lan", "up"],
+                  ["ip", "-n", ns, "addr", "add", f"{server.tunnel_ip}/24", "dev", "eth0"],
+                  ["ip", "-n", ns, "link", "set", "eth0", "up"]]
+    try:
+        for argv in steps:
+            run(argv, timeout=20)
+    except Exception:
+        remove_underlay(addresses)  # nothing half-made is left
+        raise
+    return True
+
+
+def remove_underlay(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> None:
+    for ns in (lan_netns(), *(underlay_netns(i) for i in range(len(addresses)))):
+        run(["ip", "netns", "del", ns], check=False, timeout=20)
 
 
 def _keygen(path: Path, comment: str) -> None:
@@ -164,13 +234,16 @@ def _listening(address: str) -> bool:
 
 
 def start(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> str:
-    """Start this prefix's sshd on ADDRESSES unless it runs; returns what was done."""
+    """Start this prefix's sshd on ADDRESSES and their underlays unless they run; returns
+    what was done."""
     sshd = have("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
     if not sshd:
         raise RuntimeError("sshd not found: apt-get install openssh-server (sudo make setup)")
     f = prepare(addresses)
+    underlay = (f"; underlays {', '.join(s.tunnel_ip for s in test_servers(addresses))} "
+                f"on a LAN of MTU {UNDERLAY_MTU}" if start_underlay(addresses) else "")
     if sshd_pid() is not None:
-        return f"already running on {', '.join(addresses)}"
+        return f"already running on {', '.join(addresses)}{underlay}"
     PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
     run([sshd, "-t", "-f", str(f.sshd_config)], timeout=30)  # a bad config fails here, named
     log_path = config.run_dir() / "sshd.log"
@@ -187,7 +260,16 @@ def start(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> str:
         if proc.poll() is not None:
             raise RuntimeError(f"sshd exited ({proc.returncode}): see {log_path}") from None
         raise
-    return f"started sshd (pid {proc.pid}) on {', '.join(addresses)}"
+    return f"started sshd (pid {proc.pid}) on {', '.join(addresses)}{underlay}"
+
+
+def stop(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> None:
+    """Stop this prefix's sshd and remove the underlays (the keys stay: `remove_files`)."""
+    record = read_record(pid_file())
+    if record is not None and record.is_ours():
+        terminate(record.pid, record.marker)
+    pid_file().unlink(missing_ok=True)
+    remove_underlay(addresses)
 
 
 def remove_files() -> bool:
