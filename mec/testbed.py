@@ -24,14 +24,27 @@ from controller.settings import new_run_id
 from mec.core import config
 from mec.core.watchdog import Watchdog, process_component
 from mec.edge.images import ensure_ue_image
+from mec.host import servers
 from topologies.backends import get_backend
+from topologies.cluster import Split
 from topologies.model import Topology
 from topologies.net import MecNetwork
+from topologies.placement import placement_of
 
 log = logging.getLogger(__name__)
 
 CONTROLLER_LINES = ("os-ken", "ryu")
 URL_FILE = config.NM_URL_FILE
+
+
+def split_of(topology: Topology, names: Optional[list[str]]) -> Optional[Split]:
+    """Where each site runs: NAMES (``--servers``) partitioned, else the topology's own
+    ``server:`` keys, else None (this machine); the servers resolved by `mec.host.servers`."""
+    placement = placement_of(topology, names)
+    if placement is None:
+        return None
+    return Split(servers=servers.resolve(list(placement.servers)),
+                 site_server=dict(placement.site_server), ssh=tuple(servers.ssh_base()))
 
 
 def free_port() -> int:
@@ -47,13 +60,15 @@ class Testbed:
 
     def __init__(self, topology: Topology, controller: Optional[str] = "os-ken",
                  events: Any = None, seed: int = 1, rest_port: Optional[int] = None,
-                 backend: str = "mininet"):
+                 backend: str = "mininet", servers: Optional[list[str]] = None):
         if controller is not None and controller not in CONTROLLER_LINES:
             raise ValueError(f"unknown controller line {controller!r}: use one of "
                              f"{', '.join(CONTROLLER_LINES)} (or none)")
         self.topology = topology
         self.controller_line = controller
         self.backend = backend  # topologies.backends: mininet | containernet | auto
+        #: --servers: split the network over these (None: the topology's own placement)
+        self.servers = servers
         self.events = events
         self.seed = seed
         self.rest_port = rest_port
@@ -90,12 +105,17 @@ class Testbed:
             self.network = MecNetwork(self.topology, controller=addr, nm_client=client,
                                       events=self.events, seed=self.seed,
                                       backend=get_backend(self.backend,
-                                                          ue_image=ensure_ue_image)).start()
+                                                          ue_image=ensure_ue_image),
+                                      split=split_of(self.topology, self.servers)).start()
             self._watch()
         except BaseException:
             self.stop()
             raise
         return self
+
+    @property
+    def split(self) -> Optional[Split]:
+        return self.network.split if self.network is not None else None
 
     def _watch(self) -> None:
         """Start the watchdog over everything this testbed started."""

@@ -52,6 +52,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_reps: int, qui
     if topology:
         g.add_argument("--topology", type=Path, default=None, metavar="FILE",
                        help="topology file instead of the built-in one")
+        g.add_argument("--servers", default=None, metavar="A,B,...",
+                       help="split the network over these servers (localhost = this "
+                            "machine; the test servers after `mec setup --servers`; "
+                            "docs/scale-out.md)")
 
 
 def add_service_argument(parser: argparse.ArgumentParser) -> None:
@@ -132,6 +136,12 @@ def reps_of(args: argparse.Namespace, default_reps: int, quick_reps: int) -> int
 
 def controller_of(args: argparse.Namespace) -> Optional[str]:
     return None if args.controller == "none" else args.controller
+
+
+def servers_of(args: argparse.Namespace) -> Optional[list[str]]:
+    """``--servers`` as a list (None: the topology's own placement, or this machine)."""
+    text = getattr(args, "servers", None)
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
 
 
 def prepare(images: Sequence[str]) -> None:

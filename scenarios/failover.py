@@ -375,6 +375,7 @@ def one_repetition(rd: ResultDir, rep: int, topo: Any, ue: str, args: argparse.N
                           failures_to_down=args.detect_misses)
     try:
         with Testbed(topo, controller=_common.controller_of(args),
+                     servers=_common.servers_of(args),
                      events=events) as tb:
             if set_testbed is not None:
                 set_testbed(tb)

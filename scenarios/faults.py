@@ -233,7 +233,8 @@ def one_fault(rd: ResultDir, fault: str, rep: int, topo: Any, ue: str,
     events = EventLog(rd.path / RAW / f"{label}-events.jsonl")
     start = topo.ue(ue).site
     next_site = topo.neighbours(start)[0]
-    with events, Testbed(topo, controller=_common.controller_of(args), events=events) as tb:
+    with events, Testbed(topo, controller=_common.controller_of(args),
+                         servers=_common.servers_of(args), events=events) as tb:
         set_testbed(tb, judge=False)  # its deaths are this scenario's doing: judged per row
         with EdgeOrchestrator(tb, events=events) as orch:
             dep = orch.deploy(ServiceSpec(SERVICE, args.image, replicas=plan.replicas), ue,

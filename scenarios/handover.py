@@ -468,7 +468,8 @@ def one_strategy(rd: ResultDir, set_testbed: Callable[[Any], None], topo: Any, u
     rows: list[dict] = []
     etsi = getattr(args, "etsi", False)
     reads: dict[int, tuple] = {}  # move index -> the user's counter before and after it
-    with events, Testbed(topo, controller=_common.controller_of(args), events=events) as tb, \
+    with events, Testbed(topo, controller=_common.controller_of(args),
+                         servers=_common.servers_of(args), events=events) as tb, \
             EdgeOrchestrator(tb, events=events, policy=args.policy) as orch, \
             _etsi.platform(etsi, tb, orch, events):
         set_testbed(tb)

@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         from mec.testbed import Testbed
 
         table = rd.table(NAME, COLUMNS)
-        with Testbed(topo, controller=_common.controller_of(args)) as tb:
+        with Testbed(topo, controller=_common.controller_of(args),
+                     servers=_common.servers_of(args)) as tb:
             set_testbed(tb)
             em = EdgeManager.for_cloudlet(topo.cloudlet(cloudlet), tb.network.engine(cloudlet))
             progress.note(f"{NAME}: {len(images)} image(s) x {reps} rep(s) on cloudlet "

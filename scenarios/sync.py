@@ -432,7 +432,8 @@ def run(args: argparse.Namespace) -> int:
         events = EventLog(rd.path / RAW / "events.jsonl")
         rng = random.Random(args.seed)
         try:
-            with Testbed(topo, controller=_common.controller_of(args), events=events) as tb:
+            with Testbed(topo, controller=_common.controller_of(args),
+                         servers=_common.servers_of(args), events=events) as tb:
                 set_testbed(tb)
                 progress.note(f"{NAME}: periods {', '.join(f'{p:g} s' for p in periods)} x "
                               f"{reps} rep(s) on {topo.name}, {replicas} replicas of "

@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         table = rd.table(NAME, COLUMNS)
         work = Path(tempfile.mkdtemp(prefix=f"{config.PREFIX}-transfer-"))
         try:
-            with Testbed(topo, controller=_common.controller_of(args)) as tb:
+            with Testbed(topo, controller=_common.controller_of(args),
+                         servers=_common.servers_of(args)) as tb:
                 set_testbed(tb)
                 ems = {c.name: EdgeManager.for_cloudlet(c, tb.network.engine(c.name))
                        for c in topo.cloudlets}

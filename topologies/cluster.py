@@ -31,7 +31,10 @@ import itertools
 import logging
 import os
 import shlex
+import signal
 import subprocess
+import time
+import uuid
 import zlib
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
@@ -68,6 +71,26 @@ class Server:
         return self.address is not None
 
 
+@dataclass(frozen=True)
+class Split:
+    """A topology's sites placed on servers and how the servers are reached: what the
+    network builder (`topologies.net.MecNetwork`) takes to build a split network."""
+
+    servers: dict[str, Server]  # by name
+    site_server: dict[str, str]  # site -> server name
+    ssh: tuple[str, ...] = ()  # ``ssh`` with the project's configuration, up to the host
+
+    def of_site(self, site: str) -> Server:
+        return self.servers[self.site_server[site]]
+
+    def node_params(self, site: str) -> dict[str, Any]:
+        """The parameters that put a node of SITE on its server."""
+        return {"site_server": self.of_site(site), "ssh": list(self.ssh)}
+
+    def remote_sites(self) -> list[str]:
+        return [site for site in self.site_server if self.of_site(site).remote]
+
+
 def remote_argv(ssh: Sequence[str], address: str, argv: Sequence[str]) -> list[str]:
     """ARGV run on ADDRESS through SSH (an ``ssh ... root@`` prefix without the host):
     ssh joins its arguments into one shell line, so each one is quoted."""
@@ -94,13 +117,24 @@ class ClusterNode:
 
     def _popen(self, cmd: Any, sudo: bool = True, tt: bool = True, **params: Any):
         """Mininet's process start, through ssh for a remote node (a terminal only for the
-        node's shell, which Mininet drives interactively)."""
+        node's shell, which Mininet drives interactively). Remotely, ``mnexec -d`` would
+        be the session leader and fork away (its parent exiting 0 at once): a shell
+        runs it as its child instead, so ssh ends with the command and its exit code."""
         argv = cmd.split() if isinstance(cmd, str) else list(cmd)
         if self.site_server.remote:
             ssh = [*self.ssh[:1], *(["-tt"] if tt else ["-T"]), *self.ssh[1:]]
-            argv = remote_argv(ssh, f"root@{self.site_server.address}", argv)
-        params.update(preexec_fn=os.setpgrp)  # Ctrl-C reaches the run, not the shells
+            argv = remote_argv(ssh, f"root@{self.site_server.address}",
+                               ["sh", "-c", '"$@"; exit $?', "sh", *argv])
+            params.update(preexec_fn=os.setpgrp)  # Ctrl-C reaches the run, not the ssh
         return Node._popen(self, argv, **params)
+
+    def popen(self, *args: Any, **kwargs: Any) -> Any:
+        """A process in this node's namespace: on a remote node, a `RemoteProcess`."""
+        if not self.site_server.remote:
+            return super().popen(*args, **kwargs)
+        argv = list(args[0]) if len(args) == 1 and not isinstance(args[0], str) else \
+            (args[0].split() if len(args) == 1 else list(args))
+        return RemoteProcess(self, argv, **kwargs)
 
     def run(self, argv: Sequence[str], timeout: float = 60, input: Optional[str] = None,
             check: bool = True) -> str:
@@ -120,6 +154,82 @@ class ClusterNode:
         argv = cmd[0] if len(cmd) == 1 and isinstance(cmd[0], (list, tuple)) else \
             shlex.split(" ".join(str(c) for c in cmd))
         return self.run(argv, check=False)
+
+
+class RemoteProcess:
+    """A process of a remote node, started through ssh: the `subprocess.Popen` calls the
+    project makes (``pid``, ``poll``, ``wait``, ``communicate``, ``send_signal``,
+    ``terminate``, ``kill``, the pipes) act on the process on its server. A signal to
+    the local ssh would end the connection, not the process: the process writes its
+    own pid to a file on the server first, and signals are sent there by that pid."""
+
+    def __init__(self, node: ClusterNode, argv: Sequence[str], in_node: bool = True,
+                 **popen_kwargs: Any) -> None:
+        """ARGV on NODE's server: in NODE's namespaces (``mnexec -a``, as Mininet's
+        ``popen``), or, IN_NODE false, in the server's root namespaces."""
+        self.node = node
+        self.argv = list(argv)
+        self.pid_file = f"{config.RUN_DIR}/remote/{uuid.uuid4().hex[:12]}.pid"
+        script = ["sh", "-c", 'mkdir -p "${0%/*}" && echo $$ > "$0" && exec "$@"',
+                  self.pid_file, *argv]
+        if in_node:
+            self._ssh = super(ClusterNode, node).popen(script, **popen_kwargs)
+        else:
+            popen_kwargs.setdefault("stdout", subprocess.PIPE)
+            popen_kwargs.setdefault("stderr", subprocess.PIPE)
+            self._ssh = node._popen(script, tt=False, **popen_kwargs)
+        self.stdin, self.stdout, self.stderr = self._ssh.stdin, self._ssh.stdout, self._ssh.stderr
+        self._pid: Optional[int] = None
+
+    @property
+    def pid(self) -> int:
+        """The process's pid on its server (read once from its pid file)."""
+        deadline = time.monotonic() + 10
+        while self._pid is None:
+            text = self.node.run(["cat", self.pid_file], check=False).strip()
+            if text.isdigit():
+                self._pid = int(text)
+            elif time.monotonic() > deadline:
+                raise ClusterError(f"{shlex.join(self.argv)} on {self.node.site_server.name}: "
+                                   f"no pid in {self.pid_file}")
+            else:
+                time.sleep(0.05)
+        return self._pid
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return self._ssh.returncode
+
+    def poll(self) -> Optional[int]:
+        code = self._ssh.poll()
+        if code is not None:
+            self._forget()
+        return code
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        code = self._ssh.wait(timeout)
+        self._forget()
+        return code
+
+    def communicate(self, input: Any = None, timeout: Optional[float] = None) -> tuple:
+        out = self._ssh.communicate(input, timeout)
+        self._forget()
+        return out
+
+    def send_signal(self, sig: int) -> None:
+        if self._ssh.poll() is None:
+            self.node.run(["kill", f"-{int(sig)}", str(self.pid)], check=False)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def _forget(self) -> None:
+        if self.pid_file:
+            self.node.run(["rm", "-f", self.pid_file], check=False)
+            self.pid_file = ""
 
 
 class ClusterHost(ClusterNode, RemoteHost):

@@ -16,11 +16,13 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 
 from mec.core import config
 from mec.core.proc import have, run, terminate, wait_until
+from topologies.cluster import RemoteProcess
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,11 @@ class DockerEngine:
     @property
     def base_url(self) -> str:
         return f"unix://{self.socket}"
+
+    @property
+    def url(self) -> str:
+        """Where this machine reaches the engine (``docker -H URL``)."""
+        return self.base_url
 
     @property
     def cgroup_parent(self) -> str:
@@ -181,11 +188,19 @@ class DockerEngine:
                     container.remove(force=True)
             except Exception as exc:  # noqa: BLE001 - the engine is going away anyway
                 log.warning("engine %s: could not remove containers: %s", self.name, exc)
-            terminate(self.process.pid, str(self.exec_root), timeout=15)
-            self.process.wait(timeout=5)
+            self._end_dockerd()
         if self._client is not None:
             self._client.close()
             self._client = None
+        self._stopped(remove_data)
+
+    def _end_dockerd(self) -> None:
+        assert self.process is not None
+        terminate(self.process.pid, str(self.exec_root), timeout=15)
+        self.process.wait(timeout=5)
+
+    def _stopped(self, remove_data: bool) -> None:
+        """What is left to do once dockerd ended: forget it, drop its state."""
         self.process = None
         if remove_data:
             remove_engine_state(self.name)
@@ -207,3 +222,134 @@ def remove_engine_state(name: str) -> None:
         for mount in _mounts_under(root):
             run(["umount", "-l", mount], check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+#: Run on a cloudlet's server (one argument list, no local file): the pids of an engine
+#: (dockerd, containerd and shims name its exec root) and of its containers (its cgroup).
+_ENGINE_PIDS = r'''
+for p in /proc/[0-9]*; do
+  pid=${p#/proc/}
+  [ "$pid" = $$ ] || [ "$pid" = $PPID ] && continue
+  tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF -- "$0" && echo "$pid"
+done
+cat /sys/fs/cgroup/*/"$1"/*/cgroup.procs /sys/fs/cgroup/"$1"/*/cgroup.procs 2>/dev/null
+exit 0
+'''
+#: Run on a cloudlet's server: unmount what the engine mounted under its roots, delete them.
+_REMOVE_STATE = r'''
+for root in "$@"; do
+  awk -v r="$root" '$2 == r || index($2, r "/") == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m"; done
+  rm -rf "$root"
+done
+'''
+#: Run on a cloudlet's server: the capacity limits of the engine's cgroup parent (v2 or v1).
+_CAPACITY = r'''
+g=/sys/fs/cgroup
+if [ -d $g/cpu ] && [ -d $g/memory ]; then
+  [ -n "$1" ] && mkdir -p $g/cpu/$0 && echo 100000 > $g/cpu/$0/cpu.cfs_period_us && echo "$1" > $g/cpu/$0/cpu.cfs_quota_us
+  [ -n "$2" ] && mkdir -p $g/memory/$0 && echo "$2" > $g/memory/$0/memory.limit_in_bytes
+else
+  mkdir -p $g/$0
+  [ -n "$1" ] && echo "$1 100000" > $g/$0/cpu.max
+  [ -n "$2" ] && echo "$2" > $g/$0/memory.max
+fi
+exit 0
+'''
+
+
+@dataclass
+class RemoteEngine(DockerEngine):
+    """A cloudlet's engine on another server of a split network (`topologies.cluster`).
+
+    dockerd is started on the cloudlet's server by ssh, in the cloudlet's network
+    namespace (``nsenter --net``, as on this machine); its folders, cgroup limits, kill and clean-up are commands run
+    there. This machine drives it with the Docker SDK over SSH: ``ssh -L`` forwards a
+    local socket (``forward_socket``) to the engine's socket on the server."""
+
+    node: Any = field(default=None, repr=False)  # the cloudlet's ClusterHost
+    forward: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def forward_socket(self) -> Path:
+        return config.RUN_DIR / "engines" / f"{self.name}.ssh.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.forward_socket}"
+
+    def start(self, timeout: float = 60.0) -> "RemoteEngine":
+        cpu = "" if self.cpus is None else str(int(self.cpus * 100000))
+        mem = "" if self.memory_mb is None else str(self.memory_mb * 2**20)
+        self.node.run(["sh", "-c", _CAPACITY, self.cgroup_parent, cpu, mem])
+        self.node.run(["mkdir", "-p", str(self.data_root), str(self.exec_root)])
+        self.forward_socket.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as logfile:  # nsenter --net, as here: /sys and its
+            # cgroups stay the server's (a node's own mount namespace remounts /sys)
+            self.process = RemoteProcess(self.node, self.argv(), in_node=False, stdout=logfile,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        server = self.node.site_server
+        self.forward_socket.unlink(missing_ok=True)
+        self.forward = subprocess.Popen(
+            [*self.node.ssh, "-N", "-T", "-o", "ExitOnForwardFailure=yes",
+             "-o", "StreamLocalBindUnlink=yes", "-L", f"{self.forward_socket}:{self.socket}",
+             f"root@{server.address}"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True)
+        wait_until(self.answers, timeout, interval=0.1,
+                   what=f"Docker engine of {self.name} on server {server.name}")
+        return self
+
+    @property
+    def log_file(self) -> Path:
+        """dockerd's output, brought to this machine by ssh."""
+        return self.forward_socket.parent / f"{self.name}.log"
+
+    def answers(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            tail = self.log_file.read_text(errors="replace")[-800:]
+            raise RuntimeError(f"dockerd of {self.name} on server "
+                               f"{self.node.site_server.name} exited: {tail}")
+        if self.forward is not None and self.forward.poll() is not None:
+            raise RuntimeError(f"the SSH forward to engine {self.name} exited: "
+                               f"{self.forward.stderr.read().decode(errors='replace')[-400:]}")
+        if not self.forward_socket.exists():
+            return False
+        try:
+            return self.client().ping()
+        except Exception:  # noqa: BLE001 - dockerd not listening yet behind the forward
+            self._client = None
+            return False
+
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = docker.DockerClient(base_url=self.url, timeout=600)
+        return self._client
+
+    def kill(self) -> list[int]:
+        out = self.node.run(["sh", "-c", _ENGINE_PIDS, str(self.exec_root), self.cgroup_parent])
+        pids = sorted({int(p) for p in out.split() if p.isdigit()})
+        if pids:
+            self.node.run(["kill", "-9", *map(str, pids)], check=False)
+        if self.process is not None:
+            self.process.wait(timeout=10)
+        return pids
+
+    def _end_dockerd(self) -> None:
+        assert self.process is not None
+        self.process.terminate()  # on its server, by its pid there
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def _stopped(self, remove_data: bool) -> None:
+        if self.forward is not None:
+            self.forward.terminate()
+            self.forward.wait(timeout=10)
+            self.forward = None
+        self.forward_socket.unlink(missing_ok=True)
+        self.process = None
+        if remove_data:
+            self.node.run(["sh", "-c", _REMOVE_STATE, "sh", str(self.data_root),
+                           str(self.exec_root)], check=False)

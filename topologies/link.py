@@ -52,11 +52,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from mininet.examples.cluster import RemoteMixin
 from mininet.link import Intf, Link
 from mininet.node import Node
 
 from mec.core import config
 from topologies import delayline, netem
+from topologies.cluster import ClusterNode, VxlanLink
 
 LOG = logging.getLogger(__name__)
 
@@ -381,8 +383,15 @@ class DelayHop(Node):
             super().terminate()
 
 
-class HopSegment(Link):
-    """One of the two veth links of a delay hop; once both are stopped, the hop stops."""
+class ClusterDelayHop(ClusterNode, RemoteMixin, DelayHop):
+    """A delay hop on its link's server (`topologies.cluster`): its shell, bridge, shaping
+    and delay lines are there."""
+
+
+class HopSegment(VxlanLink):
+    """One of the two links of a delay hop; once both are stopped, the hop stops. A veth
+    pair; a VXLAN tunnel when the hop and the far node are on different servers (the
+    cut link of a split network, `topologies.cluster`)."""
 
     def __init__(self, *args: Any, hop: DelayHop, **kwargs: Any) -> None:
         self.hop = hop
@@ -503,7 +512,9 @@ def _add_hop(net: Any, node_a: Node, node_b: Node, params: Any, name: str,
     if name in net.nameToNode:
         raise ShapedLinkError(f"a node named {name} already exists")
     queues = _allocate_queues(name, 2 if mechanism == "nfqueue" else 0)
-    hop = DelayHop(name)
+    # the hop runs where NODE_A runs: on a split network, on its server
+    hop = ClusterDelayHop(name, site_server=node_a.site_server, ssh=node_a.ssh) \
+        if isinstance(node_a, ClusterNode) else DelayHop(name)
     hop.queues = queues
     net.nameToNode[name] = hop  # reachable by name, but not a host: pingAll ignores it
     seg_a = net.addLink(node_a, hop, cls=HopSegment, hop=hop, intfName2=f"{name}-eth0")
@@ -571,6 +582,14 @@ def configure_links(links: List[ShapedLink], workers: int = 8) -> None:
         future.result()
 
 
+def _del_bridges(switches: List[Any]) -> List[str]:
+    """One ``ovs-vsctl`` removing SWITCHES' bridges, not waiting for ovs-vswitchd."""
+    args = ["ovs-vsctl", "--timeout=20", "--no-wait"]
+    for sw in switches:
+        args += ["--", "--if-exists", "del-br", sw.name]
+    return args
+
+
 def remove_network(net: Any, links: List[ShapedLink]) -> None:
     """Remove a whole Mininet network of shaped links at once, faster than ``net.stop()``.
 
@@ -587,16 +606,21 @@ def remove_network(net: Any, links: List[ShapedLink]) -> None:
     for hop in hops:
         hop.signal_lines()
     switches = [sw for sw in net.switches if hasattr(sw, "dpid")]
+    remote = [sw for sw in switches if isinstance(sw, ClusterNode) and sw.site_server.remote]
+    switches = [sw for sw in switches if sw not in remote]
     ports = [intf.name for sw in switches for intf in sw.intfList() if intf.name != "lo"]
     if switches:  # committed now, applied by ovs-vswitchd while the shells end
-        args = ["ovs-vsctl", "--timeout=20", "--no-wait"]
-        for sw in switches:
-            args += ["--", "--if-exists", "del-br", sw.name]
-        res = subprocess.run(args, capture_output=True, text=True, timeout=30)
+        res = subprocess.run(_del_bridges(switches), capture_output=True, text=True, timeout=30)
         if res.returncode != 0:
             LOG.warning("removing bridges failed: %s", res.stderr.strip())
+    for server in {sw.site_server for sw in remote}:  # each server's own OVS
+        group = [sw for sw in remote if sw.site_server == server]
+        group[0].run([a for a in _del_bridges(group) if a != "--no-wait"], check=False,
+                     timeout=30)
     for link in links:
         for segment in link.links:
+            if getattr(segment, "tunnel", None):  # VXLAN ends outlive namespaces: delete them
+                segment.terminate()
             segment.stopped = True  # removed with its namespace: nothing to delete
     for hop in hops:
         hop.terminate()  # lines' counters, the hop's record, its shell

@@ -12,7 +12,10 @@
   to the cloudlet's capacity, trusting the cloud registry;
 * the image registry in the cloud node (`topologies.registry`);
 * UE mobility: each UE is wired to the access points it may use, one link up at a
-  time (`topologies.radio`); `move()` hands it over to another site's switch.
+  time (`topologies.radio`); `move()` hands it over to another site's switch;
+* split over servers when given a `topologies.cluster.Split`: each site's switch,
+  cloudlets (with their engines) and links' delay hops on its server, links between
+  servers as VXLAN tunnels; the cloud and the UEs stay on this machine.
 
 Use it as a context manager; everything it started is removed on exit.
 """
@@ -35,8 +38,9 @@ from mec.core.proc import run, wait_until
 from mec.core.watchdog import Component, process_component
 from topologies.registry import RegistryServer
 from topologies.backends import Backend, get_backend
+from topologies.cluster import ClusterHost, ClusterSwitch, Split, VxlanLink
 from topologies.datapath import ovs_datapath
-from topologies.engine import DockerEngine
+from topologies.engine import DockerEngine, RemoteEngine
 from topologies.link import ShapedLink, add_shaped_link, configure_links, remove_network
 from topologies.mobility import MobilityEvent
 from topologies.radio import Radio, access_sites, ports_view
@@ -75,20 +79,21 @@ class MecNetwork:
 
     def __init__(self, topology: Topology, controller: Optional[tuple[str, int]] = None,
                  nm_client: Any = None, events: Any = None, seed: int = 1,
-                 backend: "str | Backend" = "mininet"):
+                 backend: "str | Backend" = "mininet", split: Optional[Split] = None):
         """controller: (ip, OpenFlow port) of the Network Manager, None = standalone switches;
         nm_client: its client (`controller.client.NetworkManagerClient`), which is given the
         switch graph and host attachments as soon as the switches exist;
         backend: "mininet", "containernet" (UEs are Docker hosts) or "auto", or a
-        `topologies.backends.Backend` made by the caller."""
-        if topology.servers:
-            # the placement is read and validated, the split network is not built yet: one
-            # machine would silently stand for several (docs/scale-out.md, "Left")
-            raise NotImplementedError(
-                f"{topology.source or topology.name}: servers: {', '.join(topology.servers)}: "
-                "running a topology split over several servers is not built yet "
-                "(docs/scale-out.md, \"Left\"); remove `servers:`/`server:` to run it on this machine")
+        `topologies.backends.Backend` made by the caller;
+        split: where each site runs (None: everything on this machine)."""
+        if topology.servers and split is None:
+            raise ValueError(f"{topology.source or topology.name}: servers: "
+                             f"{', '.join(topology.servers)}: a split network needs its servers' "
+                             "access (`mec net up` gives it; docs/scale-out.md)")
         self.backend: Backend = backend if isinstance(backend, Backend) else get_backend(backend)
+        if split is not None:
+            _check_split(topology, split, self.backend)
+        self.split = split
         self.topology = topology
         self.controller = controller
         self.nm_client = nm_client
@@ -192,22 +197,26 @@ class MecNetwork:
             raise ValueError(f"{topo.source}: the site graph has a cycle: run it with the "
                              "Network Manager (a controller), not in standalone mode")
         t = time.perf_counter()
+        split = {"link": VxlanLink} if self.split else {}  # links between servers: tunnels
         self.net = net = self.backend.net_cls(controller=None, build=False, autoSetMacs=False,
-                                              autoStaticArp=False)
+                                              autoStaticArp=False, **split)
         if self.controller:
             ip, port = self.controller
             net.addController(_NetworkManager(config.name("ctl"), ip=ip, port=port))
         for site in topo.sites:
             opts = {"failMode": "secure"} if self.controller else {"failMode": "standalone"}
             self.switches[site.name] = net.addSwitch(
-                topo.switch_name(site.name), cls=OVSSwitch, datapath=ovs_datapath(),
-                protocols="OpenFlow13", dpid=topo.dpid(site.name), batch=True, **opts)
+                topo.switch_name(site.name), datapath=ovs_datapath(),
+                protocols="OpenFlow13", dpid=topo.dpid(site.name), batch=True,
+                **opts, **self._placed(site.name, ClusterSwitch, OVSSwitch))
         prefixlen = topo.subnet.prefixlen
         self._host_links: dict[str, ShapedLink] = {}
         for node, kind in ([(c, "cloudlet") for c in topo.cloudlets]
                            + [(u, "ue") for u in topo.ues] + [(topo.cloud, "cloud")]):
+            params = self._placed(node.site, ClusterHost, None) if self.split \
+                else self.backend.host(kind)
             mininet_host = net.addHost(topo.host_name(node.name), ip=f"{node.ip}/{prefixlen}",
-                                       mac=mac_for(node.ip), **self.backend.host(kind))
+                                       mac=mac_for(node.ip), **params)
             self.hosts[node.name] = HostInfo(node.name, kind, node.ip, mac_for(node.ip),
                                              node.site, mininet_host)
         t = self._lap("nodes_s", t)
@@ -237,8 +246,12 @@ class MecNetwork:
                 self._reconnect_fast()
             configured.result()
         t = self._lap("switches_s", t)
-        run(["ip", "-batch", "-"], input="".join(  # one process for every namespace name
-            f"netns attach {info.node.name} {info.node.pid}\n" for info in self.hosts.values()))
+        for server, infos in self._hosts_by_server().items():  # one process per server
+            script = "".join(f"netns attach {i.node.name} {i.node.pid}\n" for i in infos)
+            if server is None:
+                run(["ip", "-batch", "-"], input=script)
+            else:
+                infos[0].node.run(["ip", "-batch", "-"], input=script)
         for radio in self.radios.values():
             radio.setup()
         t = self._lap("netns_s", t)
@@ -247,21 +260,44 @@ class MecNetwork:
             self.nm_client.wait_ready(timeout=30, switches=len(self.switches))
         self._lap("controller_s", t)
 
+    def _placed(self, site: str, cluster_cls: Any, cls: Any) -> dict[str, Any]:
+        """The node parameters that put a node of SITE where it runs: on a split network,
+        CLUSTER_CLS on the site's server; else CLS (None: the network's default)."""
+        if self.split:
+            return {"cls": cluster_cls, **self.split.node_params(site)}
+        return {"cls": cls} if cls is not None else {}
+
+    def _hosts_by_server(self) -> dict[Optional[str], list[HostInfo]]:
+        """The hosts grouped by the remote server they run on (None: this machine)."""
+        groups: dict[Optional[str], list[HostInfo]] = {}
+        for info in self.hosts.values():
+            server = getattr(info.node, "site_server", None)
+            groups.setdefault(server.name if server and server.remote else None, []).append(info)
+        return groups
+
     def _reconnect_fast(self) -> None:
         """Switches retry a lost controller every second at most (OVS's default backs off
-        to 8 s), so a restarted Network Manager has them back within about a second."""
-        bridges = [sw.name for sw in self.switches.values()]
-        rows = run(["ovs-vsctl", "--timeout=10", "--format=json", "--columns=name,controller",
-                    "find", "Bridge"], timeout=15).stdout
-        uuids = []
-        for name, ctl in json.loads(rows)["data"]:
-            if name in bridges:
-                uuids += [u for kind, u in ([ctl] if ctl[0] == "uuid" else ctl[1])]
-        args = ["ovs-vsctl", "--timeout=10"]
-        for uuid in uuids:
-            args += ["--", "set", "Controller", uuid, "max_backoff=1000"]
-        if uuids:
-            run(args, timeout=15)
+        to 8 s), so a restarted Network Manager has them back within about a second.
+        One query and one change per server's OVS."""
+        groups: dict[Optional[str], list[Any]] = {}
+        for sw in self.switches.values():
+            server = getattr(sw, "site_server", None)
+            groups.setdefault(server.name if server and server.remote else None, []).append(sw)
+        for server, switches in groups.items():
+            ovs = (lambda argv, sw=switches[0]: sw.run(argv, timeout=15)) if server else \
+                (lambda argv: run(argv, timeout=15).stdout)
+            bridges = [sw.name for sw in switches]
+            rows = ovs(["ovs-vsctl", "--timeout=10", "--format=json",
+                        "--columns=name,controller", "find", "Bridge"])
+            uuids = []
+            for name, ctl in json.loads(rows)["data"]:
+                if name in bridges:
+                    uuids += [u for kind, u in ([ctl] if ctl[0] == "uuid" else ctl[1])]
+            args = ["ovs-vsctl", "--timeout=10"]
+            for uuid in uuids:
+                args += ["--", "set", "Controller", uuid, "max_backoff=1000"]
+            if uuids:
+                ovs(args)
 
     def controller_view(self) -> dict[str, list[dict[str, Any]]]:
         """The switch graph and host attachments, as the Network Manager's REST API takes them."""
@@ -298,9 +334,11 @@ class MecNetwork:
                                         thread_name_prefix="engine")
         for c in topo.cloudlets:
             info = self.hosts[c.name]
-            engine = self.engines[c.name] = DockerEngine(
+            remote = self.split is not None and self.split.of_site(c.site).remote
+            engine = self.engines[c.name] = (RemoteEngine if remote else DockerEngine)(
                 name=info.node.name, netns_path=info.netns_path,
-                insecure_registries=(self.registry_addr,), cpus=c.cpus, memory_mb=c.memory_mb)
+                insecure_registries=(self.registry_addr,), cpus=c.cpus, memory_mb=c.memory_mb,
+                **({"node": info.node} if remote else {}))
             self._engine_starts[c.name] = self._pool.submit(self._start_engine, engine)
 
     def _start_engine(self, engine: DockerEngine) -> float:
@@ -349,9 +387,12 @@ class MecNetwork:
             self.registry.stop()
             self.registry = None
         t = self._lap("engines_down_s", t)
-        if self.hosts:
-            run(["ip", "-force", "-batch", "-"], check=False, input="".join(
-                f"netns del {info.node.name}\n" for info in self.hosts.values()))
+        for server, infos in self._hosts_by_server().items():
+            script = "".join(f"netns del {info.node.name}\n" for info in infos)
+            if server is None:
+                run(["ip", "-force", "-batch", "-"], check=False, input=script)
+            else:
+                infos[0].node.run(["ip", "-force", "-batch", "-"], input=script, check=False)
         t = self._lap("netns_down_s", t)
         if self.net is not None:
             remove_network(self.net, self.links)
@@ -523,6 +564,30 @@ class MobilityPlayer:
         self._stop.set()
         self._thread.join(timeout=10)
 
+
+
+def _check_split(topology: Topology, split: Split, backend: Backend) -> None:
+    """What a split network cannot run yet, refused before anything starts: the cloud's
+    registry and the UEs' radios and probes work on this machine only."""
+    where = topology.source or topology.name
+    missing = [s.name for s in topology.sites if s.name not in split.site_server]
+    if missing:
+        raise ValueError(f"{where}: sites {', '.join(missing)} are placed on no server")
+    remote = set(split.remote_sites())
+    local = sorted({split.site_server[s] for s in split.site_server if s not in remote})
+    here = f"server {local[0]}" if local else "a server that is this machine (localhost)"
+    if topology.cloud.site in remote:
+        raise ValueError(f"{where}: the cloud's site {topology.cloud.site} is placed on server "
+                         f"{split.site_server[topology.cloud.site]}: the cloud runs on this "
+                         f"machine only for now: place {topology.cloud.site} on {here}")
+    for ue in topology.ues:
+        if ue.site in remote:
+            raise ValueError(f"{where}: UE {ue.name} starts at site {ue.site} on server "
+                             f"{split.site_server[ue.site]}: UEs run on this machine only for "
+                             f"now: place {ue.site} on {here}")
+    if backend.docker_ues:
+        raise ValueError(f"{where}: a split network runs Mininet hosts only, not the "
+                         f"{backend.name} backend's Docker UEs")
 
 
 def _exit_text(process: Any, log_file: Any) -> str:

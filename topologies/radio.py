@@ -72,6 +72,9 @@ class _Port:
     link: ShapedLink
     ue_index: int  # ifindex of the UE end, in the UE's namespace
     switch_index: Optional[int]  # ifindex of the switch end (root namespace), hop links only
+    #: the access point's switch when it runs on another server than the UE (a split
+    #: network): its end is flipped there, through the switch's shell
+    remote_switch: Any = None
 
 
 class LinkSwitch:
@@ -188,8 +191,11 @@ class Radio:
         index = self._ns.link_lookup(ifname=link.intf_a.name)[0]
         self._ns.link("set", index=index, master=self._bridge)
         self._ns.brport("set", index=index, isolated=1)
-        switch_index = self._root.link_lookup(ifname=link.intf_b.name)[0] if link.hop else None
-        port = self._ports[site] = _Port(site, link, index, switch_index)
+        switch = link.intf_b.node
+        remote = switch if getattr(getattr(switch, "site_server", None), "remote", False) else None
+        switch_index = self._root.link_lookup(ifname=link.intf_b.name)[0] \
+            if link.hop and remote is None else None
+        port = self._ports[site] = _Port(site, link, index, switch_index, remote)
         self._set(port, site == self.site)
 
     def wire(self, site: str, link: ShapedLink) -> None:
@@ -208,11 +214,19 @@ class Radio:
         """Bring PORT's link up or down: both ends when a hop sits between them, so that
         the access point's switch port sees its carrier change either way."""
         assert self._flip_ns is not None and self._flip_root is not None
-        if up and port.switch_index is not None:
-            self._flip_root.set(port.switch_index, True)
+        if up:
+            self._set_switch_end(port, True)
         self._flip_ns.set(port.ue_index, up)
-        if not up and port.switch_index is not None:
-            self._flip_root.set(port.switch_index, False)
+        if not up:
+            self._set_switch_end(port, False)
+
+    def _set_switch_end(self, port: _Port, up: bool) -> None:
+        if port.remote_switch is not None:  # one command through its shell (an ssh session)
+            port.remote_switch.cmd("ip", "link", "set", "dev", port.link.intf_b.name,
+                                   "up" if up else "down")
+        elif port.switch_index is not None:
+            assert self._flip_root is not None
+            self._flip_root.set(port.switch_index, up)
 
     def handover(self, to_site: str, radio: Handover, event: MobilityEvent) -> MobilityEvent:
         """Make the radio move from the serving site to TO_SITE; fill EVENT's times."""

@@ -98,7 +98,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if topo is None:
         return 2
     from mec.host import daemons
-    from mec.testbed import Testbed
+    from mec.testbed import Testbed, split_of
     from topologies.backends import get_backend
 
     try:
@@ -120,11 +120,22 @@ def cmd_up(args: argparse.Namespace) -> int:
     daemons.ensure_all()
     controller = None if args.controller == "none" else args.controller
     t0 = time.perf_counter()
+    names = [n.strip() for n in args.servers.split(",") if n.strip()] if args.servers else None
+    try:
+        split_of(topo, names)  # refused before anything starts, with the reason
+    except ValueError as exc:
+        print(f"mec net up: {exc}", file=sys.stderr)
+        return 2
     with Testbed(topo, controller=controller, rest_port=args.rest_port,
-                 backend=args.backend, events=EventLog() if view else None) as tb:
+                 backend=args.backend, events=EventLog() if view else None,
+                 servers=names) as tb:
         net = tb.network
         tb.watchdog.listeners.append(_report_death)
         print("\n".join(describe(topo)))
+        if tb.split is not None:
+            for server in tb.split.servers:
+                sites = [s for s, srv in tb.split.site_server.items() if srv == server]
+                print(f"  server {server}: sites {', '.join(sites)}")
         print(f"backend: {net.backend.name}"
               + (" (UEs are Docker hosts of the build engine)" if net.backend.docker_ues else ""))
         print(f"up in {time.perf_counter() - t0:.1f} s; delay mechanism: "
@@ -135,8 +146,11 @@ def cmd_up(args: argparse.Namespace) -> int:
                   f"OpenFlow 127.0.0.1:{tb.controller.ofp_port}  (try: mec flows --url "
                   f"{tb.controller.url})")
         for name, info in net.hosts.items():
-            extra = (f", docker -H {net.engines[name].base_url}" if name in net.engines else "")
-            print(f"  {info.kind} {name}: {info.ip}, ip netns exec {info.node.name} ...{extra}")
+            extra = (f", docker -H {net.engines[name].url}" if name in net.engines else "")
+            server = getattr(info.node, "site_server", None)
+            where = f" on server {server.name}" if server is not None and server.remote else ""
+            print(f"  {info.kind} {name}: {info.ip}, ip netns exec {info.node.name} ...{where}"
+                  f"{extra}")
         if view is not None:
             view.start()
             view.attach(tb)
@@ -256,6 +270,11 @@ def _add_up(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("mininet", "containernet", "auto"), default="mininet",
                    help="emulator: plain Mininet, or Containernet with UEs as Docker hosts "
                    "(where installed, docs/containernet.md); auto = Containernet if importable")
+    p.add_argument("--servers", default=None, metavar="A,B,...",
+                   help="split the network over these servers (localhost = this machine; "
+                        "the test servers 127.0.0.2, 127.0.0.3 after `mec setup --servers`), "
+                        "sites placed by a partition that cuts few links; overrides the "
+                        "file's servers:/server: (docs/scale-out.md)")
     p.add_argument("--cli", action="store_true", help="open the Mininet CLI (needs a terminal)")
     p.add_argument("--view", action="store_true",
                    help="serve a live view of the testbed on 127.0.0.1 (its address is printed)")

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: The loopback addresses the test servers listen on, unless told otherwise.
 DEFAULT_ADDRESSES = ("127.0.0.2", "127.0.0.3")
+#: This machine as a server of a split network (Mininet Cluster Edition's name for it).
+LOCAL = "localhost"
 SSH_PORT = 22
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without it
 #: The test servers' LAN (their underlays' addresses) and its MTU: a 1500-byte emulated
@@ -108,15 +110,50 @@ def lan_netns() -> str:
     return config.name("ulan")
 
 
+def members(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> list[Server]:
+    """This machine (``localhost``, reached without SSH) and the test servers, as a split
+    network sees them (`topologies.cluster.Server`), each with its underlay."""
+    return [Server(name=LOCAL, address=None, tunnel_ip=f"{UNDERLAY_NET}.1",
+                   underlay=underlay_netns(0))] + [
+        Server(name=a, address=a, tunnel_ip=f"{UNDERLAY_NET}.{i + 2}",
+               underlay=underlay_netns(i + 1)) for i, a in enumerate(addresses)]
+
+
 def test_servers(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> list[Server]:
-    """The test servers as a split network sees them (`topologies.cluster.Server`)."""
-    return [Server(name=a, address=a, tunnel_ip=f"{UNDERLAY_NET}.{i + 2}",
-                   underlay=underlay_netns(i)) for i, a in enumerate(addresses)]
+    """The test servers (reached by SSH) with their underlays."""
+    return members(addresses)[1:]
+
+
+def resolve(names: list[str]) -> dict[str, Server]:
+    """The servers NAMES (``--servers``, a topology's ``servers:``) stand for: ``localhost``
+    is this machine; this prefix's test servers come with their underlays (`mec setup
+    --servers` must have made them); any other name is a real server reached by SSH, whose
+    tunnels leave from its own address (and this machine's from its route to it)."""
+    test = {s.name: s for s in members()}
+    real = [n for n in names if n not in test]
+    if not real:
+        if not underlay_ready() or (any(n != LOCAL for n in names) and sshd_pid() is None):
+            raise ValueError(f"servers {', '.join(names)}: the test servers are not running: "
+                             "sudo mec setup --servers")
+        return {n: test[n] for n in names}
+    if any(n in test and n != LOCAL for n in names):
+        raise ValueError(f"servers {', '.join(names)}: this machine's test servers "
+                         f"({', '.join(DEFAULT_ADDRESSES)}) and real servers cannot be mixed")
+    out = {}
+    for name in real:
+        try:
+            out[name] = Server(name=name, address=name, tunnel_ip=socket.gethostbyname(name))
+        except OSError as exc:
+            raise ValueError(f"server {name}: no address: {exc}") from None
+    if LOCAL in names:
+        route = run(["ip", "route", "get", out[real[0]].tunnel_ip], timeout=10).stdout.split()
+        out[LOCAL] = Server(name=LOCAL, address=None, tunnel_ip=route[route.index("src") + 1])
+    return {n: out[n] for n in names}
 
 
 def underlay_ready(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> bool:
     names = set(run(["ip", "netns", "list"], check=False).stdout.split())
-    return {lan_netns(), *(underlay_netns(i) for i in range(len(addresses)))} <= names
+    return {lan_netns(), *(underlay_netns(i) for i in range(len(addresses) + 1))} <= names
 
 
 def start_underlay(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> bool:
@@ -128,7 +165,7 @@ def start_underlay(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> bool:
     steps = [["ip", "netns", "add", lan], ["ip", "-n", lan, "link", "set", "lo", "up"],
              ["ip", "-n", lan, "link", "add", "name", "lan", "type", "bridge"],  # MTU: its ports' 
              ["ip", "-n", lan, "link", "set", "lan", "up"]]
-    for i, server in enumerate(test_servers(addresses)):
+    for i, server in enumerate(members(addresses)):
         ns, port = server.underlay, f"s{i}"
         steps += [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
                   ["ip", "link", "add", "name", port, "netns", lan, "mtu", str(UNDERLAY_MTU), "type",
@@ -146,7 +183,7 @@ def start_underlay(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> bool:
 
 
 def remove_underlay(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> None:
-    for ns in (lan_netns(), *(underlay_netns(i) for i in range(len(addresses)))):
+    for ns in (lan_netns(), *(underlay_netns(i) for i in range(len(addresses) + 1))):
         run(["ip", "netns", "del", ns], check=False, timeout=20)
 
 
@@ -167,7 +204,10 @@ def sshd_config_text(f: SshFiles, addresses: tuple[str, ...]) -> str:
         "KbdInteractiveAuthentication no",
         "UsePAM no",
         "PermitTunnel no",
-        "AllowTcpForwarding no",
+        # the Docker SDK reaches a remote engine's socket by ``ssh -L`` (sshd lets no local
+        # forwarding through, socket or TCP, unless TCP forwarding is allowed too)
+        "AllowTcpForwarding local",
+        "AllowStreamLocalForwarding local",
         "X11Forwarding no",
         "PrintMotd no",
         "MaxStartups 100:30:200",  # a bring-up opens many sessions at once
@@ -240,7 +280,7 @@ def start(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> str:
     if not sshd:
         raise RuntimeError("sshd not found: apt-get install openssh-server (sudo make setup)")
     f = prepare(addresses)
-    underlay = (f"; underlays {', '.join(s.tunnel_ip for s in test_servers(addresses))} "
+    underlay = (f"; underlays {', '.join(s.tunnel_ip for s in members(addresses))} "
                 f"on a LAN of MTU {UNDERLAY_MTU}" if start_underlay(addresses) else "")
     if sshd_pid() is not None:
         return f"already running on {', '.join(addresses)}{underlay}"

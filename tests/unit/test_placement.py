@@ -88,15 +88,51 @@ def test_more_servers_than_sites_is_refused():
         partition(load(REPO / "topologies" / "paper.yaml"), [A, B, C, "127.0.0.5"])
 
 
-def test_a_placed_topology_is_refused_by_the_network_builder_until_it_can_be_split():
-    """Placement is read and checked, but the split network is not built yet: running it on
-    one machine instead would silently stand for several servers."""
+def _placed_paper(placement: dict[str, str]):
+    data = yaml.safe_load((REPO / "topologies" / "paper.yaml").read_text())
+    data["servers"] = sorted(set(placement.values()))
+    for site in data["sites"]:
+        site["server"] = placement[site["name"]]
+    return from_dict(data, "placed.yaml")
+
+
+def _split(topo, remote: set[str]):
+    """The topology's own placement; REMOTE: the sites whose server is reached by SSH."""
+    from topologies.cluster import Split, Server
+
+    remote_servers = {s.server for s in topo.sites if s.name in remote}
+    servers = {name: Server(name, name if name in remote_servers else None, f"10.254.0.{i + 1}")
+               for i, name in enumerate(topo.servers)}
+    return Split(servers, {s.name: s.server for s in topo.sites}, ("ssh",))
+
+
+def test_a_split_network_needs_its_servers_access():
+    """A topology that places its sites is not silently run on this machine alone."""
+    from topologies.net import MecNetwork
+
+    topo = _placed_paper({"s1": "localhost", "s2": "localhost", "s3": "127.0.0.3"})
+    with pytest.raises(ValueError, match="needs its servers' access"):
+        MecNetwork(topo)
+    net = MecNetwork(topo, split=_split(topo, {"s3"}))  # accepted: nothing starts yet
+    assert net.split.of_site("s3").remote and not net.split.of_site("s1").remote
+
+
+def test_a_split_network_refuses_the_cloud_on_another_server():
+    from topologies.net import MecNetwork
+
+    topo = _placed_paper({"s1": "127.0.0.3", "s2": "localhost", "s3": "localhost"})
+    with pytest.raises(ValueError, match="the cloud's site s1 is placed on server 127.0.0.3"):
+        MecNetwork(topo, split=_split(topo, {"s1"}))
+
+
+def test_a_split_network_refuses_a_ue_starting_on_another_server():
     from topologies.net import MecNetwork
 
     data = yaml.safe_load((REPO / "topologies" / "paper.yaml").read_text())
-    data["servers"] = ["127.0.0.2", "127.0.0.3"]
-    for i, site in enumerate(data["sites"]):
-        site["server"] = data["servers"][i % 2]
+    data["servers"] = ["localhost", "127.0.0.3"]
+    for site in data["sites"]:
+        site["server"] = "127.0.0.3" if site["name"] == "s3" else "localhost"
+    data["ues"][0]["site"] = "s3"
     topo = from_dict(data, "placed.yaml")
-    with pytest.raises(NotImplementedError, match="not built yet"):
-        MecNetwork(topo)
+    with pytest.raises(ValueError, match="UE u1 starts at site s3 on server 127.0.0.3"):
+        MecNetwork(topo, split=_split(topo, {"s3"}))

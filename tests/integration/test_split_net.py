@@ -1,0 +1,91 @@
+"""The paper topology split over two servers (this machine and the test server 127.0.0.3):
+s3, its cloudlet c3 with its engine, on the other server, reached by SSH; s2-s3 and the
+UE's radio link to s3 carried by VXLAN between the servers' underlays; and the handover
+scenario, whose user crosses the boundary, served there."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from mec.core.proc import run
+from mec.edge.images import registry_ref
+from mec.host import servers
+from mec.testbed import Testbed
+from topologies.loader import load
+from user_cli import REPO, mec
+
+pytestmark = pytest.mark.integration
+
+SERVERS = ["localhost", "127.0.0.3"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def test_servers():
+    started = servers.sshd_pid() is None or not servers.underlay_ready()
+    servers.start()
+    yield
+    if started:
+        servers.stop()
+
+
+def _ancestors(pid: int) -> list[str]:
+    """The command names of PID's parents, nearest first."""
+    names = []
+    while pid > 1:
+        status = Path(f"/proc/{pid}/status").read_text()
+        pid = int(next(l.split()[1] for l in status.splitlines() if l.startswith("PPid:")))
+        names.append(Path(f"/proc/{pid}/comm").read_text().strip() if pid > 1 else "init")
+    return names
+
+
+def test_paper_split_over_two_servers_runs_each_part_on_its_server():
+    topo = load(REPO / "topologies" / "paper.yaml")
+    with Testbed(topo, servers=SERVERS) as tb:
+        net = tb.network
+        assert tb.split.site_server == {"s1": "localhost", "s2": "localhost", "s3": "127.0.0.3"}
+        # s3 and c3 were made through SSH to 127.0.0.3; s1 and c1 here, without SSH
+        assert net.switches["s3"].cmd("echo $SSH_CONNECTION").split()[2] == "127.0.0.3"
+        assert net.hosts["c3"].node.cmd("echo $SSH_CONNECTION").split()[2] == "127.0.0.3"
+        assert net.hosts["c1"].node.cmd("echo $SSH_CONNECTION").strip() == ""
+        # c3's engine: dockerd started by sshd, driven here through the SSH-forwarded socket
+        engine = net.engine("c3")
+        assert "sshd" in _ancestors(engine.process.pid)
+        assert engine.url.endswith(".ssh.sock") and engine.client().ping()
+        # the cut link and the UE's link to s3 are VXLAN devices at s3
+        ports = [i.name for i in net.switches["s3"].intfList() if i.name != "lo"]
+        vxlan = [p for p in ports if "vxlan" in run(["ip", "-d", "link", "show", p]).stdout]
+        assert len(vxlan) == 2, ports
+        # c3 pulls from the cloud registry at s1: across the servers, over the shaped links
+        image = engine.client().images.pull(registry_ref("busybox", net.registry_addr))
+        assert image.id
+        # the UE walks to s3 (the other server) and reaches c3 and the cloud from there
+        for site in ("s2", "s3"):
+            event = net.move("u1", site)
+            assert event.emulator_ms < 50, event
+        ue = net.hosts["u1"].node
+        for target in (topo.cloudlet("c3").ip, topo.cloud.ip):
+            out = ue.cmd(f"ping -c 3 -W 2 {target}")
+            assert " 0% packet loss" in out, out
+    # nothing of the run is left at either server
+    assert not [b for b in run(["ovs-vsctl", "list-br"]).stdout.split() if b.startswith(
+        topo.switch_name("s3"))]
+    assert not engine.forward_socket.exists()
+
+
+def test_the_handover_scenario_crosses_the_server_boundary(tmp_path):
+    out = mec("run", "handover", "--quick", "--strategy", "proactive", "--servers",
+              ",".join(SERVERS), "--json", "--out", str(tmp_path), timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    summary = json.loads(next(tmp_path.rglob("summary.json")).read_text())
+    assert summary["complete"] and summary["not_ok"] == 0, summary
+    with next(tmp_path.rglob("handover.csv")).open() as f:
+        rows = list(csv.DictReader(f))
+    crossing = [r for r in rows if (r["from_site"], r["to_site"]) == ("s2", "s3")]
+    assert crossing, rows
+    for row in crossing:  # served at the other server, by the replica promoted there
+        assert row["outcome"] == "ok" and "c3" in row["new"], row
+        assert float(row["interruption_s"]) < 1.0, row
