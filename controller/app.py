@@ -658,6 +658,7 @@ class NetworkManager(compat.BaseApp):
                 send()
 
         self._commit(work, t_in, done)
+        ev["sent_ms"] = (time.perf_counter() - t_in) * 1000  # signal -> flow mods sent
         LOG.info("location: %s %s:%d -> %s:%d%s", host.name, st.switch_name(old_dpid), old_port,
                  st.switch_name(dpid), port, f" resteer {resteered}" if resteered else "")
         self._save()
