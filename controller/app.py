@@ -27,6 +27,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+from controller import checksum
 from controller import compat
 from controller import cookies
 from controller import plan
@@ -55,6 +56,17 @@ ORDER = object()
 BARRIER_TIMEOUT_S = 5.0
 #: Packets of one host held for re-injection while its new location's flows are installed.
 MAX_SETTLING_PACKETS = 256
+#: How long a UE's packet from an access port still reported down is held: its 'up'
+#: status may trail the packet (the switch reads both from the kernel apart). When the
+#: port comes up within this time the packet goes through the new flows; else it is
+#: dropped (it was sent before the UE left that port).
+EARLY_HOLD_S = 0.1
+#: How long after a host's new flows were confirmed its packets that still reach the
+#: controller are re-injected (at most MAX_SETTLING_PACKETS): Open vSwitch answers the
+#: Barrier once its tables hold the flows, but its datapath cache (the megaflow that sent
+#: the host's first packets at the new AP to the controller) is revalidated a few ms
+#: later, and packets in between still come up as packet-ins.
+SETTLED_S = 1.0
 MAX_EVENTS = 20000
 SAVE_DEBOUNCE_S = 0.05
 #: The running app (for the runner's exit handler).
@@ -158,6 +170,10 @@ class NetworkManager(compat.BaseApp):
         self._down: set[tuple[int, int]] = set()
         #: host name -> packets to re-inject once its location's flows are confirmed
         self._settling: dict[str, list[Callable[[], None]]] = {}
+        #: (dpid, port) reported down -> (arrival, re-injection) of a UE's packets from it
+        self._early: dict[tuple[int, int], list[tuple[float, Callable[[], None]]]] = {}
+        #: host name -> [(dpid, port), until (perf_counter), re-injections left] after a move
+        self._settled: dict[str, list[Any]] = {}
         self._drain_seq = 0
         self.state = self._load_state()
         if self.config.topology_file:
@@ -450,11 +466,13 @@ class NetworkManager(compat.BaseApp):
 
         def reinject() -> None:
             # the first packet at the new AP goes through the new flows, once every
-            # switch touched has confirmed them (Barrier)
+            # switch touched has confirmed them (Barrier); with its checksum completed
+            # (see controller.checksum: else the receiver drops it)
             ofp, parser = dp.ofproto, dp.ofproto_parser
             dp.send_msg(parser.OFPPacketOut(
                 datapath=dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
-                actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=msg.data))
+                actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)],
+                data=checksum.complete(bytes(msg.data))))
 
         with self.lock:
             if not self.state.is_link_port(dp.id, in_port):
@@ -470,6 +488,12 @@ class NetworkManager(compat.BaseApp):
                     # the host's flows at this AP are on their way: this packet goes
                     # through them once they are confirmed, not lost
                     self._settling[host.name].append(reinject)
+                elif host is not None and not is_arp and self._settled_here(host, dp.id, in_port,
+                                                                            t_in):
+                    reinject()
+                elif host is not None and not is_arp and (dp.id, in_port) in self._down \
+                        and [dp.id, in_port] in host.ports:
+                    self._hold_early((dp.id, in_port), t_in, reinject)
         if is_arp:
             a = pkt.get_protocol(arp.arp)
             if a is not None:
@@ -517,6 +541,7 @@ class NetworkManager(compat.BaseApp):
             if not up:
                 self._up_since.pop(key, None)
                 self._down.add(key)
+                self._early.pop(key, None)  # sent before the UE left: never re-injected
                 if host is not None and (host.dpid, host.port) == key:
                     # switches report apart, so an 'up' elsewhere may have been read before
                     # this port's own earlier 'up': the host is where a port is up now
@@ -528,8 +553,32 @@ class NetworkManager(compat.BaseApp):
                 return
             self._up_since[key] = t_in
             self._down.discard(key)
+            early = [send for t, send in self._early.pop(key, []) if t_in - t <= EARLY_HOLD_S]
             if host is not None and (host.dpid, host.port) != key:
-                self._move(host, dp.id, desc.port_no, t_in, ts_in, signal="port_status")
+                self._move(host, dp.id, desc.port_no, t_in, ts_in, signal="port_status",
+                           held=early)
+
+    def _hold_early(self, key: tuple[int, int], t_in: float, send: Callable[[], None]) -> None:
+        """Keep a UE's packet from port KEY, reported down, until its 'up' status (lock held;
+        see EARLY_HOLD_S). Without it the packets a UE sends in its first milliseconds at a
+        new access point were lost whenever the switch's report of the port trailed them."""
+        held = [(t, s) for t, s in self._early.get(key, []) if t_in - t <= EARLY_HOLD_S]
+        if len(held) < MAX_SETTLING_PACKETS:
+            held.append((t_in, send))
+        self._early[key] = held
+
+    def _settled_here(self, host: Host, dpid: int, port: int, t_in: float) -> bool:
+        """True when HOST's packet from (DPID, PORT), its location, came up through the
+        switch's stale datapath cache just after its flows there were confirmed (lock held;
+        see SETTLED_S): the packet is to be re-injected, counted against the budget."""
+        settled = self._settled.get(host.name)
+        if settled is None or settled[0] != (dpid, port) or (host.dpid, host.port) != (dpid, port):
+            return False
+        if t_in > settled[1] or settled[2] <= 0:
+            del self._settled[host.name]
+            return False
+        settled[2] -= 1
+        return True
 
     def _attached_later(self, host: Host, dpid: int, port: int) -> bool:
         """True when a packet of HOST from (DPID, PORT) must not move it there (lock held):
@@ -550,8 +599,12 @@ class NetworkManager(compat.BaseApp):
         return here is not None and there is not None and there < here
 
     def _move(self, host: Host, dpid: int, port: int, t_in: float, ts_in: float,
-              then: Callable[[], None] | None = None, signal: str = "packet_in") -> None:
-        """Handle a host seen at a new AP port (lock held): event, stale flows, re-install."""
+              then: Callable[[], None] | None = None, signal: str = "packet_in",
+              held: list[Callable[[], None]] | None = None) -> None:
+        """Handle a host seen at a new AP port (lock held): event, stale flows, re-install.
+
+        THEN and HELD (packets that came before the signal) are re-injected once every
+        switch touched has confirmed the new flows."""
         st = self.state
         old_dpid, old_port = host.dpid, host.port
         self._up_since.setdefault((dpid, port), t_in)  # a packet from it: it is up
@@ -574,12 +627,15 @@ class NetworkManager(compat.BaseApp):
                 if rep and svc_name in st.services and st.replica_for(svc_name, host.name) != rep:
                     st.overrides[(svc_name, host.name)] = rep
                     resteered[svc_name] = rep
-        work[dpid].extend(plan.host_flows_at_ap(st, host))
         for d in self.datapaths:
             if st.out_port(d, host) != old_out.get(d):
                 f = plan.fwd_flow(st, d, host)
                 if f:
                     work[d].append(f)
+        # admission last (plan.host_flows_at_ap): until it is in, the host's packets at the
+        # new AP go to the controller (held, re-injected after the Barrier), never into a
+        # table 1 that does not steer them yet (dropped there)
+        work[dpid].extend(plan.host_flows_at_ap(st, host))
         ev = self._event(
             "location", host=host.name, kind=host.kind,
             old={"dpid": old_dpid, "port": old_port, "switch": st.switch_name(old_dpid)},
@@ -587,7 +643,7 @@ class NetworkManager(compat.BaseApp):
             signal=signal, ts_signal=ts_in, ts_packet_in=ts_in,
             resteered=resteered, install_ms=None, switches_touched=None)
 
-        waiting = self._settling[host.name] = []
+        waiting = self._settling[host.name] = list(held or [])
 
         def done(group: BarrierGroup) -> None:
             with self.lock:
@@ -596,10 +652,13 @@ class NetworkManager(compat.BaseApp):
                 ev["ts_installed"] = ts_in + (group.t_last - t_in)
                 if self._settling.get(host.name) is waiting:
                     del self._settling[host.name]
+                    self._settled[host.name] = [(dpid, port), group.t_last + SETTLED_S,
+                                                MAX_SETTLING_PACKETS]
             for send in ([then] if then is not None else []) + waiting:
                 send()
 
         self._commit(work, t_in, done)
+        ev["sent_ms"] = (time.perf_counter() - t_in) * 1000  # signal -> flow mods sent
         LOG.info("location: %s %s:%d -> %s:%d%s", host.name, st.switch_name(old_dpid), old_port,
                  st.switch_name(dpid), port, f" resteer {resteered}" if resteered else "")
         self._save()

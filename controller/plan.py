@@ -4,8 +4,10 @@ Table layout (OpenFlow 1.3):
 
 * table 0 (admission): ARP -> controller (the app answers all ARP, so nothing
   is ever flooded); a known host at its access-point port (in_port + eth_src)
-  -> table 1; anything from an inter-switch link port -> table 1; table-miss
-  -> controller (an unknown source at a host port is how a moved UE shows up).
+  -> table 1; anything from an inter-switch link port -> table 1 (TCP and UDP
+  by rules of their own that read the destination port: see PER_CONNECTION_IN);
+  table-miss -> controller (an unknown source at a host port is how a moved UE
+  shows up).
 * table 1 (steering + forwarding): at a UE's access point, steering rewrites
   (VIP -> replica on the way out, replica -> VIP on the way back); on every
   switch, forwarding by eth_dst along shortest paths; table-miss drops.
@@ -75,6 +77,15 @@ PIN_IDLE_S = 10
 PER_CONNECTION = ("move", "tcp_src", "reg1", 16)
 #: The same for a UDP service: each UE source port (each request of a probe) is its own flow.
 PER_FLOW_UDP = ("move", "udp_src", "reg1", 16)
+#: Copy the destination port of every TCP and UDP packet a switch admits (table 0) into a
+#: scratch register (nothing reads it): each connection is then a datapath flow of its own
+#: in the direction towards its client (the UE's port) on every switch. Without it one
+#: cached flow (port wildcarded) per switch carried everything towards a host, and after a
+#: move OVS kept sending a new connection's replies along the UE's old path until its
+#: revalidator ran, some ms AFTER it had confirmed the move's Barrier: the replica's
+#: SYN-ACK went to the access point the UE had left and the connection waited 1 s.
+PER_CONNECTION_IN = {IPPROTO_TCP: ("move", "tcp_dst", "reg2", 16),
+                     IPPROTO_UDP: ("move", "udp_dst", "reg2", 16)}
 #: How long a ledger entry lives (hard timeout, s; OVS may restart it when the entry is
 #: learned again).
 LEDGER_HARD_S = 600
@@ -158,9 +169,19 @@ def base_flows(dpid: int) -> list[FlowSpec]:
     ]
 
 
-def admit_flow(st: NetworkState, host: Host) -> FlowSpec:
-    return FlowSpec(host.dpid, T_ADMIT, P_ADMIT, {"in_port": host.port, "eth_src": host.mac},
-                    goto=T_FWD, cookie=cookies.encode(FlowKind.ADMIT, st.host_id(host.name)))
+def admitted(dpid: int, priority: int, match: dict[str, Any], cookie: int) -> list[FlowSpec]:
+    """Table 0's rules sending MATCH on to table 1: one per transport protocol reading its
+    destination port (PER_CONNECTION_IN), just above one for everything else."""
+    flows = [FlowSpec(dpid, T_ADMIT, priority + 1, {**match, "eth_type": ETH_IP, "ip_proto": proto},
+                      [move], goto=T_FWD, cookie=cookie)
+             for proto, move in PER_CONNECTION_IN.items()]
+    return flows + [FlowSpec(dpid, T_ADMIT, priority, match, goto=T_FWD, cookie=cookie)]
+
+
+def admit_flows(st: NetworkState, host: Host) -> list[FlowSpec]:
+    """A known host at its access-point port (in_port + eth_src) goes on to table 1."""
+    return admitted(host.dpid, P_ADMIT, {"in_port": host.port, "eth_src": host.mac},
+                    cookies.encode(FlowKind.ADMIT, st.host_id(host.name)))
 
 
 def fwd_flow(st: NetworkState, dpid: int, host: Host) -> FlowSpec | None:
@@ -257,14 +278,17 @@ def steer_syn_flows(st: NetworkState, ue: Host, svc: Service,
 
 
 def host_flows_at_ap(st: NetworkState, host: Host) -> list[FlowSpec]:
-    """Flows that exist at a host's access point because the host is there."""
-    flows = [admit_flow(st, host)]
+    """Flows that exist at a host's access point because the host is there, the admission
+    (table 0) last: a switch applies them in order, and a packet admitted before its
+    steering exists would be dropped by table 1's miss rule instead of reaching the
+    controller."""
+    flows: list[FlowSpec] = []
     if host.kind == "ue":
         for svc in st.services.values():
             pair = steer_flows(st, host, svc)
             if pair:
                 flows.extend(pair)
-    return flows
+    return flows + admit_flows(st, host)
 
 
 def switch_flows(st: NetworkState, dpid: int) -> list[FlowSpec]:
@@ -277,8 +301,7 @@ def switch_flows(st: NetworkState, dpid: int) -> list[FlowSpec]:
     for lk in st.topology.links:
         for d, p in ((lk.a_dpid, lk.a_port), (lk.b_dpid, lk.b_port)):
             if d == dpid:
-                flows.append(FlowSpec(dpid, T_ADMIT, P_LINK, {"in_port": p}, goto=T_FWD,
-                                      cookie=c_link))
+                flows.extend(admitted(dpid, P_LINK, {"in_port": p}, c_link))
     for h in st.hosts:
         f = fwd_flow(st, dpid, h)
         if f:

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 BRIDGE = "radio"
 CLONE_NEWNET = 0x40000000
 RTM_NEWLINK, NLMSG_ERROR, NLM_F_REQUEST, NLM_F_ACK, IFF_UP = 16, 2, 1, 4, 1
+RTM_GETLINK, IFLA_OPERSTATE, IF_OPER_UP = 18, 16, 6
+#: Longest wait for a link brought up to be operational (see `LinkSwitch.wait_up`).
+OPER_UP_TIMEOUT_S = 0.05
 #: A port of that bridge that is always up, the end of a veth pair going nowhere
 #: (see `Radio.setup`).
 HOLD = "hold"
@@ -97,8 +100,46 @@ class LinkSwitch:
             raise OSError(-error, f"setting link {index} {'up' if up else 'down'}: "
                                   f"{os.strerror(-error)}")
 
+    def wait_up(self, index: int, timeout_s: float = OPER_UP_TIMEOUT_S) -> bool:
+        """Wait until link INDEX, just set up, is operational (True; False after TIMEOUT_S).
+
+        Setting a veth up returns before the kernel has marked it operational: that is
+        done apart, by the kernel's link watch, and only then does the UE's bridge forward
+        through it. Until then the UE's packets were flooded to the hold port only and lost
+        (seen: a SYN sent 3 ms after the move went nowhere); so a move ends here."""
+        msg = self._messages.get((index, None))
+        if msg is None:
+            body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, 0, 0)
+            msg = self._messages[(index, None)] = struct.pack(
+                "=IHHII", 16 + len(body), RTM_GETLINK, NLM_F_REQUEST, index, 0) + body
+        end = time.monotonic() + timeout_s
+        while True:
+            self.sock.send(msg)
+            if _operstate(self.sock.recv(65536)) == IF_OPER_UP:
+                return True
+            if time.monotonic() > end:
+                log.warning("link %d not operational %.0f ms after it was set up", index,
+                            timeout_s * 1000)
+                return False
+
     def close(self) -> None:
         self.sock.close()
+
+
+def _operstate(reply: bytes) -> Optional[int]:
+    """IFLA_OPERSTATE of an RTM_NEWLINK reply (None when absent or an error)."""
+    length, kind = struct.unpack_from("=IH", reply, 0)
+    if kind != RTM_NEWLINK:
+        return None
+    at = 16 + 16  # nlmsghdr, ifinfomsg
+    while at + 4 <= length:
+        alen, atype = struct.unpack_from("=HH", reply, at)
+        if alen < 4:
+            return None
+        if atype == IFLA_OPERSTATE:
+            return reply[at + 4]
+        at += (alen + 3) & ~3
+    return None
 
 
 def _newlink(index: int, up: bool) -> bytes:
@@ -217,7 +258,9 @@ class Radio:
         if up:
             self._set_switch_end(port, True)
         self._flip_ns.set(port.ue_index, up)
-        if not up:
+        if up:
+            self._flip_ns.wait_up(port.ue_index)  # the UE's bridge forwards through it
+        else:
             self._set_switch_end(port, False)
 
     def _set_switch_end(self, port: _Port, up: bool) -> None:

@@ -303,3 +303,29 @@ def test_rest_pool_is_bounded_and_refuses_the_excess(rest_server):
     while _status(_exchange(rest_server.port, b"GET /health HTTP/1.1\r\n\r\n")[0]) != 200:
         assert time.monotonic() < deadline, "the pool never recovered"
         time.sleep(0.05)
+
+
+def test_every_admission_makes_connections_towards_a_host_datapath_flows_of_their_own():
+    """Table 0 admits TCP and UDP (from a host at its port and from a link port) by rules
+    that read the destination port, above the rule for the rest: after a move, a new
+    connection's replies never ride a cached flow of the UE's old path."""
+    st = state()
+    ue = st.host("ue1")
+    for d in range(1, 7):
+        admits = [f for f in plan.switch_flows(st, d) if f.table == plan.T_ADMIT and f.goto]
+        by_match = {tuple(sorted((k, v) for k, v in f.match.items()
+                                 if k not in ("eth_type", "ip_proto"))) for f in admits}
+        for m in by_match:
+            rules = sorted((f for f in admits if tuple(sorted(
+                (k, v) for k, v in f.match.items() if k not in ("eth_type", "ip_proto"))) == m),
+                key=lambda f: -f.priority)
+            assert [(f.match.get("ip_proto"), f.actions) for f in rules] == [
+                (plan.IPPROTO_TCP, [("move", "tcp_dst", "reg2", 16)]),
+                (plan.IPPROTO_UDP, [("move", "udp_dst", "reg2", 16)]),
+                (None, [])], rules
+            assert rules[0].priority == rules[1].priority == rules[2].priority + 1
+    # at the UE's AP its admission comes last: a switch applies flows in order, and a
+    # packet admitted before its steering would be dropped by table 1's miss rule
+    at_ap = plan.host_flows_at_ap(st, ue)
+    kinds = [cookies.decode(f.cookie).kind for f in at_ap]
+    assert kinds[-3:] == [FlowKind.ADMIT] * 3 and FlowKind.ADMIT not in kinds[:-3]
