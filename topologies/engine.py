@@ -291,7 +291,7 @@ class RemoteEngine(DockerEngine):
         server = self.node.site_server
         self.forward_socket.unlink(missing_ok=True)
         self.forward = subprocess.Popen(
-            [*self.node.ssh, "-N", "-T", "-o", "ExitOnForwardFailure=yes",
+            [*self.node.ssh, "-N", "-T", "-S", "none", "-o", "ExitOnForwardFailure=yes",
              "-o", "StreamLocalBindUnlink=yes", "-L", f"{self.forward_socket}:{self.socket}",
              f"root@{server.address}"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, start_new_session=True)

@@ -198,6 +198,9 @@ def check_servers() -> Check:
     if missing:
         return Check("test servers", "fail", f"sshd pid {pid}; no SSH answer from "
                      f"{', '.join(missing)}", "mec clean, then mec setup --servers")
+    if not servers.underlay_ready():
+        return Check("test servers", "fail", f"sshd pid {pid}; their underlay namespaces are "
+                     "missing (no VXLAN between them)", "mec setup --servers")
     return Check("test servers", "ok", f"sshd pid {pid}: root@{', root@'.join(answered)} "
                  "answer with the project's key")
 

@@ -34,6 +34,7 @@ def test_servers_answer_over_ssh_and_clean_removes_them():
         uid, connection = proc.stdout.split("\n")[:2]
         assert uid == "0" and connection.split()[2] == address  # served on that address
     assert not servers.reachable("127.0.0.4", timeout=5)  # nothing else listens
+    assert servers.underlay_ready()  # the namespaces their VXLAN tunnels leave from
     doctor = _mec("doctor")
     line = next(l for l in doctor.stdout.splitlines() if "test servers" in l)
     assert f"sshd pid {pid}" in line and "127.0.0.3" in line, line
@@ -45,3 +46,4 @@ def test_servers_answer_over_ssh_and_clean_removes_them():
     assert not alive(pid)
     assert not servers.files().root.exists()
     assert not servers.reachable("127.0.0.2", timeout=5)
+    assert not servers.underlay_ready()
