@@ -47,6 +47,7 @@ BRIDGE = "radio"
 CLONE_NEWNET = 0x40000000
 RTM_NEWLINK, NLMSG_ERROR, NLM_F_REQUEST, NLM_F_ACK, IFF_UP = 16, 2, 1, 4, 1
 RTM_GETLINK, IFLA_OPERSTATE, IF_OPER_UP = 18, 16, 6
+IF_OPER_UNKNOWN = 0
 #: Longest wait for a link brought up to be operational (see `LinkSwitch.wait_up`).
 OPER_UP_TIMEOUT_S = 0.05
 #: A port of that bridge that is always up, the end of a veth pair going nowhere
@@ -115,7 +116,9 @@ class LinkSwitch:
         end = time.monotonic() + timeout_s
         while True:
             self.sock.send(msg)
-            if _operstate(self.sock.recv(65536)) == IF_OPER_UP:
+            # UNKNOWN: a device that reports no carrier (the VXLAN end of a link to another
+            # server's access point) is operational once it is up
+            if _operstate(self.sock.recv(65536)) in (IF_OPER_UP, IF_OPER_UNKNOWN):
                 return True
             if time.monotonic() > end:
                 log.warning("link %d not operational %.0f ms after it was set up", index,
