@@ -247,6 +247,8 @@ def clean_ssh_files(report: CleanReport, dry: bool) -> None:
 
     if servers.files().root.exists():
         if not dry:
+            if ended := servers.end_connections():
+                report.add(f"{ended} shared SSH connection(s) to the test servers")
             servers.remove_files()
         report.add(f"SSH keys and configurations in {servers.files().root}")
 

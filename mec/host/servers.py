@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mec.core import config
-from mec.core.proc import (PidRecord, have, read_record, run, terminate, wait_until,
-                           write_record)
+from mec.core.proc import (PidRecord, cmdline, have, read_record, run, terminate,
+                           wait_until, write_record)
 from topologies.cluster import VXLAN_OVERHEAD, Server
 
 log = logging.getLogger(__name__)
@@ -308,11 +308,26 @@ def start(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> str:
     return f"started sshd (pid {proc.pid}) on {', '.join(addresses)}{underlay}"
 
 
+def end_connections(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> int:
+    """End the shared SSH connections (ControlMaster) to ADDRESSES; returns how many ran
+    (a connection outlives sshd's listener until its idle time ends)."""
+    ended = 0
+    if files().ssh_config.exists():
+        for address in addresses:
+            proc = subprocess.run([*ssh_base(), "-O", "exit", f"root@{address}"],
+                                  capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+            ended += proc.returncode == 0
+    # a master whose socket was replaced (a killed run's) is found by its socket's path
+    marker = f"{files().root}/cm-"
+    for pid in (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()):
+        if cmdline(pid).startswith(f"ssh: {marker}") and terminate(pid, marker):
+            ended += 1
+    return ended
+
+
 def stop(addresses: tuple[str, ...] = DEFAULT_ADDRESSES) -> None:
     """Stop this prefix's sshd and remove the underlays (the keys stay: `remove_files`)."""
-    for address in addresses:  # the shared connections (ControlMaster) end with them
-        subprocess.run([*ssh_base(), "-O", "exit", f"root@{address}"], capture_output=True,
-                       timeout=10, stdin=subprocess.DEVNULL)
+    end_connections(addresses)
     record = read_record(pid_file())
     if record is not None and record.is_ours():
         terminate(record.pid, record.marker)

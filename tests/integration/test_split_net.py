@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from mec.core.proc import run
+from mec.core import config
+from mec.core.proc import cmdline, run
 from mec.edge.images import registry_ref
 from mec.host import servers
 from mec.testbed import Testbed
@@ -89,3 +95,33 @@ def test_the_handover_scenario_crosses_the_server_boundary(tmp_path):
     for row in crossing:  # served at the other server, by the replica promoted there
         assert row["outcome"] == "ok" and "c3" in row["new"], row
         assert float(row["interruption_s"]) < 1.0, row
+
+
+def test_a_killed_split_run_is_cleaned_on_both_servers():
+    """`mec clean` after a split run killed with SIGKILL: nothing of the prefix is left,
+    neither here nor on the test server (same machine: its processes are visible here)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), MEC_PREFIX=config.PREFIX)
+    proc = subprocess.Popen([sys.executable, "-m", "mec.cli", "net", "up",
+                             str(REPO / "topologies" / "paper.yaml"), "--servers",
+                             ",".join(SERVERS), "--hold", "120"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        for line in proc.stdout:
+            if line.startswith("holding") or time.monotonic() > deadline:
+                break
+        assert proc.poll() is None, "the split network did not come up"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    out = mec("clean", timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    ours = [f"mininet:{config.name()}", str(servers.files().root), f"/{config.PREFIX}/engines/",
+            f"/{config.PREFIX}/remote/"]
+    time.sleep(1)
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    left = [c for c in map(cmdline, pids) if any(m in c for m in ours)]
+    assert left == [], left
+    assert not [n for n in run(["ip", "netns", "list"]).stdout.split()
+                if n.startswith(config.name())]
+
