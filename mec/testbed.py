@@ -92,21 +92,23 @@ class Testbed:
         try:
             addr = None
             client = None
+            split = split_of(self.topology, self.servers)
             if self.controller_line:
                 run = new_run_id()  # the controller's saved state belongs to this run only
+                host = split.controller_host() if split else "127.0.0.1"
                 self.controller = ControllerProcess(
-                    line=self.controller_line, ofp_port=free_port(),
+                    line=self.controller_line, ofp_host=host, ofp_port=free_port(),
                     rest_port=self.rest_port or free_port(), run_id=run,
                     state_file=str(config.run_dir() / f"nm-state-{self.topology.name}-{run}.json"))
                 client = self.controller.start()
-                addr = ("127.0.0.1", self.controller.ofp_port)
+                addr = (host, self.controller.ofp_port)
                 config.run_dir()
                 URL_FILE.write_text(self.controller.url + "\n")  # for `mec flows`
             self.network = MecNetwork(self.topology, controller=addr, nm_client=client,
                                       events=self.events, seed=self.seed,
                                       backend=get_backend(self.backend,
                                                           ue_image=ensure_ue_image),
-                                      split=split_of(self.topology, self.servers)).start()
+                                      split=split).start()
             self._watch()
         except BaseException:
             self.stop()

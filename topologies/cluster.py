@@ -90,6 +90,18 @@ class Split:
     def remote_sites(self) -> list[str]:
         return [site for site in self.site_server if self.of_site(site).remote]
 
+    def controller_host(self) -> str:
+        """Where every server's switches reach the Network Manager (on this machine):
+        loopback while every server shares this machine's kernel (the test servers),
+        else this machine's own address towards the servers (its tunnel address)."""
+        if all(s.underlay is not None or not s.remote for s in self.servers.values()):
+            return "127.0.0.1"
+        local = [s for s in self.servers.values() if not s.remote]
+        if not local:
+            raise ValueError(f"servers {', '.join(self.servers)}: this machine (localhost) "
+                             "must be one of them: it runs the Network Manager and the cloud")
+        return local[0].tunnel_ip
+
 
 def remote_argv(ssh: Sequence[str], address: str, argv: Sequence[str]) -> list[str]:
     """ARGV run on ADDRESS through SSH (an ``ssh ... root@`` prefix without the host):

@@ -136,3 +136,19 @@ def test_a_split_network_refuses_a_ue_starting_on_another_server():
     topo = from_dict(data, "placed.yaml")
     with pytest.raises(ValueError, match="UE u1 starts at site s3 on server 127.0.0.3"):
         MecNetwork(topo, split=_split(topo, {"s3"}))
+
+
+def test_the_switches_reach_the_network_manager_where_their_servers_can():
+    """Test servers share this kernel: loopback; real servers: this machine's address
+    towards them; a split without this machine has nowhere to run the Network Manager."""
+    from topologies.cluster import Server, Split
+
+    here = Server("localhost", None, "192.0.2.1")
+    test = Server("127.0.0.3", "127.0.0.3", "10.254.0.3", underlay="p-ul2")
+    real = Server("edge-b", "edge-b", "192.0.2.7")
+    sites = {"s1": "localhost", "s2": "127.0.0.3"}
+    assert Split({"localhost": here, "127.0.0.3": test}, sites).controller_host() == "127.0.0.1"
+    sites = {"s1": "localhost", "s2": "edge-b"}
+    assert Split({"localhost": here, "edge-b": real}, sites).controller_host() == "192.0.2.1"
+    with pytest.raises(ValueError, match="localhost"):
+        Split({"edge-b": real}, {"s1": "edge-b"}).controller_host()
