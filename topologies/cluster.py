@@ -238,6 +238,15 @@ class RemoteProcess:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
+    def stop(self, timeout: float = 15) -> Optional[int]:
+        """SIGTERM, SIGKILL after TIMEOUT seconds; returns the exit code."""
+        self.terminate()
+        try:
+            return self.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.wait(timeout=10)
+
     def _forget(self) -> None:
         if self.pid_file:
             self.node.run(["rm", "-f", self.pid_file], check=False)

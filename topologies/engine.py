@@ -336,12 +336,7 @@ class RemoteEngine(DockerEngine):
 
     def _end_dockerd(self) -> None:
         assert self.process is not None
-        self.process.terminate()  # on its server, by its pid there
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        self.process.stop(timeout=15)  # on its server, by its pid there
 
     def _stopped(self, remove_data: bool) -> None:
         if self.forward is not None:

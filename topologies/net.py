@@ -14,8 +14,8 @@
 * UE mobility: each UE is wired to the access points it may use, one link up at a
   time (`topologies.radio`); `move()` hands it over to another site's switch;
 * split over servers when given a `topologies.cluster.Split`: each site's switch,
-  cloudlets (with their engines) and links' delay hops on its server, links between
-  servers as VXLAN tunnels; the cloud and the UEs stay on this machine.
+  cloudlets (with their engines), the cloud (with its registry) and links' delay hops
+  on its server, links between servers as VXLAN tunnels; the UEs stay on this machine.
 
 Use it as a context manager; everything it started is removed on exit.
 """
@@ -36,7 +36,7 @@ from mininet.node import Host, OVSSwitch, RemoteController
 from mec.core import config
 from mec.core.proc import run, wait_until
 from mec.core.watchdog import Component, process_component
-from topologies.registry import RegistryServer
+from topologies.registry import RegistryServer, RemoteRegistry
 from topologies.backends import Backend, get_backend
 from topologies.cluster import ClusterHost, ClusterSwitch, Split, VxlanLink
 from topologies.datapath import ovs_datapath
@@ -327,8 +327,10 @@ class MecNetwork:
         topo = self.topology
         self._services_t0 = time.perf_counter()
         cloud = self.hosts[topo.cloud.name]
-        self.registry = RegistryServer(name=cloud.node.name, addr=self.registry_addr,
-                                       netns_path=cloud.netns_path).start()
+        remote = self.split is not None and self.split.of_site(topo.cloud.site).remote
+        self.registry = (RemoteRegistry if remote else RegistryServer)(
+            name=cloud.node.name, addr=self.registry_addr, netns_path=cloud.netns_path,
+            **({"node": cloud.node} if remote else {})).start()
         # engine starts, then one registry check per cloudlet, all at once
         self._pool = ThreadPoolExecutor(max_workers=max(1, 2 * len(topo.cloudlets)),
                                         thread_name_prefix="engine")
@@ -567,8 +569,8 @@ class MobilityPlayer:
 
 
 def _check_split(topology: Topology, split: Split, backend: Backend) -> None:
-    """What a split network cannot run yet, refused before anything starts: the cloud's
-    registry and the UEs' radios and probes work on this machine only."""
+    """What a split network cannot run yet, refused before anything starts: the UEs'
+    radios and probes work on this machine only."""
     where = topology.source or topology.name
     missing = [s.name for s in topology.sites if s.name not in split.site_server]
     if missing:
@@ -576,10 +578,6 @@ def _check_split(topology: Topology, split: Split, backend: Backend) -> None:
     remote = set(split.remote_sites())
     local = sorted({split.site_server[s] for s in split.site_server if s not in remote})
     here = f"server {local[0]}" if local else "a server that is this machine (localhost)"
-    if topology.cloud.site in remote:
-        raise ValueError(f"{where}: the cloud's site {topology.cloud.site} is placed on server "
-                         f"{split.site_server[topology.cloud.site]}: the cloud runs on this "
-                         f"machine only for now: place {topology.cloud.site} on {here}")
     for ue in topology.ues:
         if ue.site in remote:
             raise ValueError(f"{where}: UE {ue.name} starts at site {ue.site} on server "

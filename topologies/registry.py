@@ -13,9 +13,11 @@ import subprocess
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mec.core import config
 from mec.core.proc import PidRecord, have, stop_child, wait_until, write_record
+from topologies.cluster import RemoteProcess
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +91,30 @@ class RegistryServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@dataclass
+class RemoteRegistry(RegistryServer):
+    """The cloud's registry on another server of a split network (`topologies.cluster`):
+    its configuration written there, ``docker-registry serve`` started there by ssh in the
+    cloud's network namespace (``nsenter --net``), stopped there by its pid. Its storage is
+    the server's ``REGISTRY_DIR``: `mec setup --images` must have published the images
+    there (on this machine's test servers it is this machine's)."""
+
+    node: Any = field(default=None, repr=False)  # the cloud's ClusterHost
+
+    def start(self, timeout: float = 20.0) -> "RemoteRegistry":
+        conf = config.RUN_DIR / f"registry-{self.name}.yml"
+        self.node.run(["sh", "-c", 'mkdir -p "${0%/*}" "$1" && cat > "$0"', str(conf),
+                       str(self.storage)], input=registry_config(self.storage, self.addr))
+        logfile = open(config.run_dir() / f"registry-{self.name}.log", "ab")
+        self.process = RemoteProcess(
+            self.node, ["nsenter", f"--net={self.netns_path}", REGISTRY_BIN, "serve", str(conf)],
+            in_node=False, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        logfile.close()
+        return self  # it answers in the cloud's namespace only: the network's check asks there
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(timeout=10)
+            self.process = None

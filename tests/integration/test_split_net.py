@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mec.core import config
 from mec.core.proc import cmdline, run
 from mec.edge.images import registry_ref
 from mec.host import servers
 from mec.testbed import Testbed
-from topologies.loader import load
+from topologies.loader import from_dict, load
 from user_cli import REPO, mec
 
 pytestmark = pytest.mark.integration
@@ -80,6 +81,22 @@ def test_paper_split_over_two_servers_runs_each_part_on_its_server():
     assert not [b for b in run(["ovs-vsctl", "list-br"]).stdout.split() if b.startswith(
         topo.switch_name("s3"))]
     assert not engine.forward_socket.exists()
+
+
+def test_the_cloud_and_its_registry_may_run_on_the_other_server():
+    data = yaml.safe_load((REPO / "topologies" / "paper.yaml").read_text())
+    data["cloud"]["site"] = "s3"  # the registry at s3, on 127.0.0.3
+    topo = from_dict(data, "paper-cloud-s3.yaml")
+    with Testbed(topo, servers=SERVERS) as tb:
+        registry = tb.network.registry
+        assert "sshd" in _ancestors(registry.process.pid)
+        assert tb.network.hosts["cloud"].node.cmd("echo $SSH_CONNECTION").split()[2] == \
+            "127.0.0.3"
+        # c1, on this machine, pulls from it across the servers
+        image = tb.network.engine("c1").client().images.pull(
+            registry_ref("busybox", tb.network.registry_addr))
+        assert image.id
+    assert registry.process is None
 
 
 def test_the_handover_scenario_crosses_the_server_boundary(tmp_path):

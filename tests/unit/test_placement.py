@@ -117,11 +117,19 @@ def test_a_split_network_needs_its_servers_access():
     assert net.split.of_site("s3").remote and not net.split.of_site("s1").remote
 
 
-def test_a_split_network_refuses_the_cloud_on_another_server():
+def test_a_split_network_may_put_the_cloud_on_another_server_not_the_ue():
     from topologies.net import MecNetwork
 
+    topo = _placed_paper({"s1": "localhost", "s2": "localhost", "s3": "127.0.0.3"})
+    data = yaml.safe_load((REPO / "topologies" / "paper.yaml").read_text())
+    data["servers"] = ["localhost", "127.0.0.3"]
+    for site in data["sites"]:
+        site["server"] = "127.0.0.3" if site["name"] == "s3" else "localhost"
+    data["cloud"]["site"] = "s3"
+    topo = from_dict(data, "placed.yaml")
+    assert MecNetwork(topo, split=_split(topo, {"s3"})).split.of_site("s3").remote
     topo = _placed_paper({"s1": "127.0.0.3", "s2": "localhost", "s3": "localhost"})
-    with pytest.raises(ValueError, match="the cloud's site s1 is placed on server 127.0.0.3"):
+    with pytest.raises(ValueError, match="UE u1 starts at site s1 on server 127.0.0.3"):
         MecNetwork(topo, split=_split(topo, {"s1"}))
 
 
