@@ -8,12 +8,14 @@ project; the division of labour is:
 * `Server`: one server, as the network builder sees it: the SSH address its nodes are
   reached at (``None``: this machine), the address its VXLAN tunnels leave from, and,
   for a test server of this machine (`mec.host.servers`), the network namespace that
-  stands for its network card (``underlay``; ``None`` on a real server);
+  stands for its network card (``underlay``; ``None`` on a real server); `Split`: which
+  server each site runs on, the network builder's input;
 * `ClusterNode` (mixed into `ClusterHost` and `ClusterSwitch`): Mininet Cluster's remote
   node reached with the project's own ``ssh`` argument list (its key and known hosts,
   never ``~/.ssh``), as root without ``sudo``; `ClusterNode.run` runs one command in the
   server's root namespace (Mininet Cluster's own ``rcmd`` mixes bytes and text under
-  Python 3);
+  Python 3); a remote node's processes are `RemoteProcess` objects, which signal the
+  process on its server rather than the local ``ssh``;
 * `VxlanLink`: a link whose two nodes are on different servers: one VXLAN device per
   end, created in its server's underlay (so its UDP socket is there) and moved into its
   node's namespace, both with the link's VNI. The kernel here has VXLAN but no GRE tap,
