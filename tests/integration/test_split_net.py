@@ -70,9 +70,9 @@ def test_paper_split_over_two_servers_runs_each_part_on_its_server():
         image = engine.client().images.pull(registry_ref("busybox", net.registry_addr))
         assert image.id
         # the UE walks to s3 (the other server) and reaches c3 and the cloud from there
-        for site in ("s2", "s3"):
+        for site in ("s2", "s3"):  # wired in advance, the remote port flipped over SSH
             event = net.move("u1", site)
-            assert event.emulator_ms < 50, event
+            assert event.prepared and event.t_attached is not None, event
         ue = net.hosts["u1"].node
         for target in (topo.cloudlet("c3").ip, topo.cloud.ip):
             out = ue.cmd(f"ping -c 3 -W 2 {target}")
@@ -133,8 +133,8 @@ def test_a_killed_split_run_is_cleaned_on_both_servers():
         proc.wait(timeout=30)
     out = mec("clean", timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    ours = [f"mininet:{config.name()}", str(servers.files().root), f"/{config.PREFIX}/engines/",
-            f"/{config.PREFIX}/remote/"]
+    ours = [f"mininet:{config.name()}", f"{servers.files().root}/", f"{config.ENGINES_DIR}/",
+            f"{config.RUN_DIR}/engines/", f"{config.RUN_DIR}/remote/"]
     time.sleep(1)
     pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
     left = [c for c in map(cmdline, pids) if any(m in c for m in ours)]
