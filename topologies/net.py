@@ -304,7 +304,8 @@ class MecNetwork:
         OVS's 5 s: each probe and its echo reply wake the shared ovs-vswitchd for work
         over every port of the machine (N bridges: N/5 probes a second). A controller
         that dies closes its connections (the kernel does, on loopback), which OVS sees
-        at once; the probe would only find a hung one. One query and one change per
+        at once; the probe would only find a hung one. Switches on other servers keep
+        OVS's probe (a lost server closes no connection). One query and one change per
         server's OVS."""
         groups: dict[Optional[str], list[Any]] = {}
         for sw in self.switches.values():
@@ -322,8 +323,9 @@ class MecNetwork:
                     uuids += [u for kind, u in ([ctl] if ctl[0] == "uuid" else ctl[1])]
             args = ["ovs-vsctl", "--timeout=10"]
             for uuid in uuids:
-                args += ["--", "set", "Controller", uuid, "max_backoff=1000",
-                         f"inactivity_probe={INACTIVITY_PROBE_MS}"]
+                args += ["--", "set", "Controller", uuid, "max_backoff=1000"]
+                if server is None:  # across servers a dead peer closes nothing: OVS's 5 s
+                    args.append(f"inactivity_probe={INACTIVITY_PROBE_MS}")
             if uuids:
                 ovs(args)
 
