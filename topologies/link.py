@@ -274,7 +274,9 @@ class DelayHop(Node):
     def setup_bridge(self, intf_a: str, intf_b: str, netfilter: bool = True) -> None:
         """Bridge the two interfaces (one ``ip`` process); NETFILTER: bridged packets go
         through iptables (needed by the delay lines' NFQUEUE rules only)."""
-        cmds = [["link", "add", self.bridge, "type", "bridge"]]
+        # no multicast snooping: a snooping bridge joins the all-snoopers group and
+        # announces it (IGMP reports into the switches, each waking ovs-vswitchd)
+        cmds = [["link", "add", self.bridge, "type", "bridge", "mcast_snooping", "0"]]
         for dev in (intf_a, intf_b):
             cmds += [["link", "set", dev, "master", self.bridge], ["link", "set", dev, "up"]]
         _batch(self, "ip", cmds + [["link", "set", self.bridge, "up"]])

@@ -43,10 +43,14 @@ from topologies.datapath import ovs_datapath
 from topologies.engine import DockerEngine, RemoteEngine
 from topologies.link import ShapedLink, add_shaped_link, configure_links, remove_network
 from topologies.mobility import MobilityEvent
+from topologies.quiet import disable_ipv6_namespaces, disable_ipv6_ports
 from topologies.radio import Radio, access_sites, ports_view
 from topologies.model import Topology, mac_for
 
 log = logging.getLogger(__name__)
+
+#: Idle time (ms) after which a switch probes its controller connection (OVS: 5000).
+INACTIVITY_PROBE_MS = 60_000
 
 
 @dataclass
@@ -164,6 +168,8 @@ class MecNetwork:
                                self.topology.node(ue).link, name=config.name(f"a{n}"),
                                seed=self.seed + 5000 + 2 * n, running=running)
         self.links.append(link)
+        if running:
+            self._silence([link])
         return link
 
     # ------------------------------------------------------------------ lifecycle
@@ -236,6 +242,7 @@ class MecNetwork:
                 self.access[name] = shaped
                 self.ue_site[name] = info.site
                 self._wire_ue(name, shaped)
+        self._silence(self.links, self.hosts.values())
         t = self._lap("links_s", t)
         # the hops are configured (in their own namespaces) while the switches start
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hops") as hops:
@@ -260,6 +267,21 @@ class MecNetwork:
             self.nm_client.wait_ready(timeout=30, switches=len(self.switches))
         self._lap("controller_s", t)
 
+    def _silence(self, links: list[ShapedLink], hosts: Any = ()) -> None:
+        """IPv6 off on this machine's switch ports and in its hosts' and hops'
+        namespaces (`topologies.quiet`): an idle network then sends no packet, each of
+        which would wake the shared ovs-vswitchd for work over every port it has.
+        Nodes on other servers are left as they are."""
+        t = time.perf_counter()
+        here = lambda node: not getattr(getattr(node, "site_server", None), "remote", False)  # noqa: E731
+        ports = [intf.name for link in links for intf in (link.intf_a, link.intf_b)
+                 if hasattr(intf.node, "dpid") and here(intf.node)]
+        nodes = [info.node for info in hosts] + [link.hop for link in links if link.hop]
+        disable_ipv6_ports(ports)
+        disable_ipv6_namespaces(f"/proc/{node.pid}/ns/net" for node in nodes if here(node))
+        self.timings["ipv6_off_s"] = self.timings.get("ipv6_off_s", 0.0) \
+            + time.perf_counter() - t
+
     def _placed(self, site: str, cluster_cls: Any, cls: Any) -> dict[str, Any]:
         """The node parameters that put a node of SITE where it runs: on a split network,
         CLUSTER_CLS on the site's server; else CLS (None: the network's default)."""
@@ -278,7 +300,13 @@ class MecNetwork:
     def _reconnect_fast(self) -> None:
         """Switches retry a lost controller every second at most (OVS's default backs off
         to 8 s), so a restarted Network Manager has them back within about a second.
-        One query and one change per server's OVS."""
+        They probe an idle controller connection every `INACTIVITY_PROBE_MS` instead of
+        OVS's 5 s: each probe and its echo reply wake the shared ovs-vswitchd for work
+        over every port of the machine (N bridges: N/5 probes a second). A controller
+        that dies closes its connections (the kernel does, on loopback), which OVS sees
+        at once; the probe would only find a hung one. Switches on other servers keep
+        OVS's probe (a lost server closes no connection). One query and one change per
+        server's OVS."""
         groups: dict[Optional[str], list[Any]] = {}
         for sw in self.switches.values():
             server = getattr(sw, "site_server", None)
@@ -296,6 +324,8 @@ class MecNetwork:
             args = ["ovs-vsctl", "--timeout=10"]
             for uuid in uuids:
                 args += ["--", "set", "Controller", uuid, "max_backoff=1000"]
+                if server is None:  # across servers a dead peer closes nothing: OVS's 5 s
+                    args.append(f"inactivity_probe={INACTIVITY_PROBE_MS}")
             if uuids:
                 ovs(args)
 

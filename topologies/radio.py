@@ -210,7 +210,9 @@ class Radio:
         self._flip_ns = LinkSwitch(f"/var/run/netns/{self.netns}")
         self._flip_root = LinkSwitch()
         ns = self._ns
-        ns.link("add", ifname=BRIDGE, kind="bridge")
+        # no multicast snooping: it would join the all-snoopers group and send IGMP
+        # reports to the access point (topologies.quiet: an idle network sends nothing)
+        ns.link("add", ifname=BRIDGE, kind="bridge", br_mcast_snooping=0)
         self._bridge = ns.link_lookup(ifname=BRIDGE)[0]
         first = self._links[self.site].intf_a.name
         first_index = ns.link_lookup(ifname=first)[0]

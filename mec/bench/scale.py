@@ -24,7 +24,12 @@ measured:
   (shared by every network on the machine, so an upper bound of ours;
   ``vswitchd_baseline_cpu_pct`` is its CPU over a window of the same length just
   before the start: the difference is what this network adds);
-  ``machine_busy_pct``, the whole machine's (/proc/stat, all cores).
+  ``machine_busy_pct``, the whole machine's (/proc/stat, all cores);
+  ``idle_switch_rx_packets``, packets the network's switch ports received in the
+  window: ovs-vswitchd's main thread polls every port of the machine at each
+  wake-up, so another run's traffic costs more with our ports there, but only
+  these packets are wake-ups this network causes (`topologies.quiet`: none but the
+  bring-up's last ones, the registry check's connections closing: 6 at 3 sites).
 * ``move_ms``: wall time of each ``MecNetwork.move()`` call (``--moves`` moves of UE
   u1 between s1 and s2) and ``move_emulator_ms`` where the move reports the
   emulator's own part (``MobilityEvent.emulator_ms``).
@@ -127,10 +132,28 @@ def vswitchd_pid() -> Optional[int]:
 
 # --------------------------------------------------------------------------- one run
 
+def switch_rx_packets(network: Any) -> int:
+    """Packets received so far by the network's switch ports (kernel counters of their
+    root-namespace ends): each one wakes the shared ovs-vswitchd."""
+    total = 0
+    for sw in network.switches.values():
+        for intf in sw.intfList():
+            if intf.name == "lo":  # a switch's node is the root namespace: its lo is the machine's
+                continue
+            try:
+                total += int(Path(f"/sys/class/net/{intf.name}/statistics/rx_packets").read_text())
+            except (OSError, ValueError):
+                continue  # a port on another server
+    return total
+
+
 def idle_cpu(network: Any, seconds: float) -> dict[str, Any]:
-    """CPU used over SECONDS by the project's processes, ovs-vswitchd and the machine."""
+    """CPU used over SECONDS by the project's processes, ovs-vswitchd and the machine,
+    and the packets the network's switch ports received meanwhile (what of
+    ovs-vswitchd's wake-ups this network causes itself)."""
     pids = project_pids(network)
     vsw = vswitchd_pid()
+    rx0 = switch_rx_packets(network)
     before = {pid: cpu_seconds(pid) for pid in pids}
     vsw0 = cpu_seconds(vsw) if vsw else None
     busy0, total0 = machine_jiffies()
@@ -150,6 +173,7 @@ def idle_cpu(network: Any, seconds: float) -> dict[str, Any]:
         "vswitchd_cpu_pct": (None if vsw0 is None or vsw1 is None
                              else round(100 * (vsw1 - vsw0) / window, 2)),
         "machine_busy_pct": round(100 * (busy1 - busy0) / max(1, total1 - total0), 1),
+        "idle_switch_rx_packets": switch_rx_packets(network) - rx0,
     }
 
 
@@ -240,7 +264,8 @@ def summarize(sites: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"sites": sites, "runs": len(runs),
                            "failed": sum(1 for r in runs if "error" in r)}
     for key in ("up_s", "down_s", "pss_mb", "mem_available_delta_mb", "idle_cpu_pct",
-                "vswitchd_cpu_pct", "vswitchd_baseline_cpu_pct", "move_ms_median",
+                "vswitchd_cpu_pct", "vswitchd_baseline_cpu_pct", "idle_switch_rx_packets",
+                "move_ms_median",
                 "move_emulator_ms_median", "load1"):
         values = [r[key] for r in runs if r.get(key) is not None]
         out[key] = statistics.median(values) if values else None

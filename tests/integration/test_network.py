@@ -43,6 +43,56 @@ def test_paper_topology_is_up_with_controller_engines_and_registry(testbed):
     assert net.timings["up_s"] < 20
 
 
+def _switch_ports(net) -> list[str]:
+    return [i.name for sw in net.switches.values() for i in sw.intfList() if i.name != "lo"]
+
+
+def _rx_packets(ports: list[str]) -> dict[str, int]:
+    return {p: int(Path(f"/sys/class/net/{p}/statistics/rx_packets").read_text()) for p in ports}
+
+
+def test_an_idle_network_sends_nothing_to_its_switches(testbed):
+    """Every packet reaching a switch port wakes the shared ovs-vswitchd for work over
+    all its ports: idle, the network must be silent (it was not: IPv6 router
+    solicitations and MLD reports from the ports, hops and hosts, IGMP reports from
+    the Linux bridges of the hops and UEs)."""
+    ports = _switch_ports(testbed.network)
+    time.sleep(3)  # the bring-up's last packets (the registry check's connections closing)
+    before = _rx_packets(ports)
+    time.sleep(10)
+    after = _rx_packets(ports)
+    busy = {p: after[p] - before[p] for p in ports if after[p] != before[p]}
+    assert not busy, f"packets into switch ports of an idle network in 10 s: {busy}"
+
+
+def test_ipv6_is_off_on_switch_ports_hosts_and_hops(testbed):
+    from topologies.quiet import ipv6_disabled
+
+    net = testbed.network
+    for port in _switch_ports(net):
+        assert ipv6_disabled(None, port), port
+    nodes = [h.node for h in net.hosts.values()] + [l.hop for l in net.links if l.hop]
+    for node in nodes:
+        assert ipv6_disabled(f"/proc/{node.pid}/ns/net"), node.name
+        # and for interfaces made later (a UE's radio bridge, a cloudlet's docker0)
+        assert ipv6_disabled(f"/proc/{node.pid}/ns/net", "default"), node.name
+
+
+def test_switches_probe_an_idle_controller_once_a_minute(testbed):
+    """OVS's 5 s probe woke ovs-vswitchd twice per bridge every 5 s; a killed controller
+    is still seen at once (its connections close: tests/integration/test_watchdog_net.py)."""
+    from topologies.net import INACTIVITY_PROBE_MS
+
+    bridges = [sw.name for sw in testbed.network.switches.values()]
+    for bridge in bridges:
+        uuid = subprocess.run(["ovs-vsctl", "get", "Bridge", bridge, "controller"],
+                              capture_output=True, text=True, timeout=15).stdout.strip("[]\n ")
+        row = subprocess.run(["ovs-vsctl", "get", "Controller", uuid, "inactivity_probe",
+                              "max_backoff"], capture_output=True, text=True, timeout=15)
+        probe, backoff = (int(x) for x in row.stdout.split())
+        assert probe == INACTIVITY_PROBE_MS >= 30_000 and backoff == 1000, (bridge, row.stderr)
+
+
 def test_pull_on_one_cloudlet_is_not_cached_on_another(testbed):
     net = testbed.network
     ref = registry_ref("busybox", net.registry_addr)
