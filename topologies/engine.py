@@ -345,6 +345,7 @@ class RemoteEngine(DockerEngine):
             self.forward = None
         self.forward_socket.unlink(missing_ok=True)
         self.process = None
-        if remove_data:
+        if remove_data:  # its state there, its log here (as a local engine's goes with it)
             self.node.run(["sh", "-c", _REMOVE_STATE, "sh", str(self.data_root),
                            str(self.exec_root)], check=False)
+            self.log_file.unlink(missing_ok=True)

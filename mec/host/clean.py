@@ -218,6 +218,8 @@ def clean_run_files(report: CleanReport, dry: bool) -> None:
         return
     files = [p for p in config.RUN_DIR.iterdir() if p.is_file() and p.suffix != ".pid"]
     files += list((config.RUN_DIR / "delayhops").glob("*.log"))  # delay lines' own logs
+    # remote engines' logs and SSH-forwarded sockets (topologies.engine.RemoteEngine)
+    files += [p for p in (config.RUN_DIR / "engines").glob("*.*") if not p.is_dir()]
     if files:
         if not dry:
             for path in files:
