@@ -80,7 +80,7 @@ def test_paper_split_over_two_servers_runs_each_part_on_its_server():
     # nothing of the run is left at either server
     assert not [b for b in run(["ovs-vsctl", "list-br"]).stdout.split() if b.startswith(
         topo.switch_name("s3"))]
-    assert not engine.forward_socket.exists()
+    assert not engine.forward_socket.exists() and not engine.log_file.exists()
 
 
 def test_the_cloud_and_its_registry_may_run_on_the_other_server():
