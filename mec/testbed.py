@@ -139,9 +139,14 @@ class Testbed:
 
     def stop(self) -> None:
         self.watchdog.stop()  # what is stopped on purpose from here on is no death
-        if self.network is not None:
-            self.network.stop()
+        try:
+            if self.network is not None:
+                self.network.stop()  # removes everything, then raises a failure to stop
+        finally:
             self.network = None
+            self._stop_controller()
+
+    def _stop_controller(self) -> None:
         if self.controller is not None:
             self.controller.stop()
             self.controller.remove_state()  # a clean end of the run: its saved state goes

@@ -275,6 +275,10 @@ class RemoteEngine(DockerEngine):
         return config.RUN_DIR / "engines" / f"{self.name}.ssh.sock"
 
     @property
+    def forward_log(self) -> Path:
+        return config.RUN_DIR / "engines" / f"{self.name}.ssh.log"
+
+    @property
     def url(self) -> str:
         return f"unix://{self.forward_socket}"
 
@@ -290,11 +294,13 @@ class RemoteEngine(DockerEngine):
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         server = self.node.site_server
         self.forward_socket.unlink(missing_ok=True)
+        forward_log = open(self.forward_log, "ab")
         self.forward = subprocess.Popen(
             [*self.node.ssh, "-N", "-T", "-S", "none", "-o", "ExitOnForwardFailure=yes",
              "-o", "StreamLocalBindUnlink=yes", "-L", f"{self.forward_socket}:{self.socket}",
              f"root@{server.address}"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True)
+            stderr=forward_log, start_new_session=True)  # a file: a pipe could fill up
+        forward_log.close()
         wait_until(self.answers, timeout, interval=0.1,
                    what=f"Docker engine of {self.name} on server {server.name}")
         return self
@@ -311,7 +317,7 @@ class RemoteEngine(DockerEngine):
                                f"{self.node.site_server.name} exited: {tail}")
         if self.forward is not None and self.forward.poll() is not None:
             raise RuntimeError(f"the SSH forward to engine {self.name} exited: "
-                               f"{self.forward.stderr.read().decode(errors='replace')[-400:]}")
+                               f"{self.forward_log.read_text(errors='replace')[-400:]}")
         if not self.forward_socket.exists():
             return False
         try:
@@ -341,9 +347,16 @@ class RemoteEngine(DockerEngine):
     def _stopped(self, remove_data: bool) -> None:
         if self.forward is not None:
             self.forward.terminate()
-            self.forward.wait(timeout=10)
+            try:
+                self.forward.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # seen once under load: it did not end
+                log.warning("engine %s: the SSH forward did not end on SIGTERM: killed",
+                            self.name)
+                self.forward.kill()
+                self.forward.wait(timeout=10)
             self.forward = None
         self.forward_socket.unlink(missing_ok=True)
+        self.forward_log.unlink(missing_ok=True)
         self.process = None
         if remove_data:  # its state there, its log here (as a local engine's goes with it)
             self.node.run(["sh", "-c", _REMOVE_STATE, "sh", str(self.data_root),

@@ -403,7 +403,9 @@ class MecNetwork:
         self._lap("services_wait_s", t)
 
     def stop(self) -> None:
-        """Tear everything down (engines, registry, links, switches, hosts); idempotent."""
+        """Tear everything down (engines, registry, links, switches, hosts); idempotent.
+        A part that fails to stop does not stop the rest: everything is removed, then the
+        first failure is raised."""
         t0 = t = time.perf_counter()
         for radio in self.radios.values():
             radio.close()
@@ -413,11 +415,17 @@ class MecNetwork:
             self._pool.shutdown(wait=True)
             self._pool = None
         with ThreadPoolExecutor(max_workers=max(1, len(self.engines))) as pool:
-            list(pool.map(lambda e: e.stop(), self.engines.values()))
+            stops = [pool.submit(e.stop) for e in self.engines.values()]
+        failures = [f.exception() for f in stops if f.exception() is not None]
         self.engines.clear()
         if self.registry:
-            self.registry.stop()
+            try:
+                self.registry.stop()
+            except Exception as exc:  # noqa: BLE001 - raised once the rest is removed
+                failures.append(exc)
             self.registry = None
+        for exc in failures:
+            log.warning("stopping the network: %s", exc)
         t = self._lap("engines_down_s", t)
         for server, infos in self._hosts_by_server().items():
             script = "".join(f"netns del {info.node.name}\n" for info in infos)
@@ -431,6 +439,8 @@ class MecNetwork:
             self.net = None
         self._lap("net_down_s", t)
         self.timings["down_s"] = time.perf_counter() - t0
+        if failures:
+            raise failures[0]
 
     def __enter__(self) -> "MecNetwork":
         return self.start()
