@@ -112,9 +112,14 @@ class RemoteRegistry(RegistryServer):
             self.node, ["nsenter", f"--net={self.netns_path}", REGISTRY_BIN, "serve", str(conf)],
             in_node=False, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         logfile.close()
+        # recorded like the local registry, so that `mec clean` after a killed run stops it
+        # (on this machine's test servers; on a real server, `mec clean` there)
+        write_record(config.run_dir() / f"registry-{self.name}.pid",
+                     PidRecord(f"registry-{self.name}", self.process.pid, str(conf), "registry"))
         return self  # it answers in the cloud's namespace only: the network's check asks there
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop(timeout=10)
             self.process = None
+        (config.run_dir() / f"registry-{self.name}.pid").unlink(missing_ok=True)
