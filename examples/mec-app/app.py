@@ -16,7 +16,9 @@ user context. It speaks two ETSI MEC APIs of the platform at $MEC_PLATFORM:
   zone and access point.
 
 The target instance adds the received counter to what it served meanwhile, so the user
-sees one counter that continues across instances.
+sees one counter that continues across instances. A request the old instance still serves
+after it handed the context over (a connection opened before the switch) is counted at
+the target: the old instance forwards it (``late``) and replies with the target's count.
 
 HTTP endpoints (port $MEC_PORT):
   GET /            count one request of the calling user; reply "INSTANCE COUNT"
@@ -24,7 +26,9 @@ HTTP endpoints (port $MEC_PORT):
   GET /health      "INSTANCE ok" (the testbed's readiness and health check)
   GET /state       what the app did, as JSON (counters, notifications, transfers, locations)
   POST /notifications   MEC 021 notifications (the subscription's callbackReference)
-  POST /context    a user context sent by another instance: {"associateId", "counter"}
+  POST /context    a user context sent by another instance: {"associateId", "counter"},
+                   with "late": true one request served by the sender after it handed
+                   the context over; replies {"counter": the user's count here}
 """
 
 from __future__ import annotations
@@ -60,37 +64,52 @@ class App:
         self.lock = threading.Lock()
         self.base: dict[str, int] = {}  # per user: the count received with its context
         self.local: dict[str, int] = {}  # per user: requests served here since then
+        self.moved: dict[str, str] = {}  # per user handed over: the target's /context URL
         self.registration: dict | None = None  # our RegistrationInfo as the platform has it
         self.subscription: str | None = None  # its URL (Location header)
         self.notifications: list[dict] = []
         self.transfers: list[dict] = []
         self.received: list[dict] = []
+        self.late: list[dict] = []  # requests served here after a hand-over, forwarded
         self.locations: list[dict] = []
         self.errors: list[str] = []
 
-    def count(self, user: str, add: int = 0) -> int:
-        """USER's count after ADD more requests (0: only read it)."""
+    def count(self, user: str) -> int:
+        """USER's count here."""
         with self.lock:
-            if add:
-                self.local[user] = self.local.get(user, 0) + add
             return self.base.get(user, 0) + self.local.get(user, 0)
 
-    def hand_over(self, user: str) -> int | None:
-        """Take the user's context out (the count), or None when this instance holds none."""
+    def serve(self, user: str) -> tuple[int | None, str | None]:
+        """Count one request of USER: (its count, None), or (None, the target's /context
+        URL) when the context was handed over (the request is the target's to count)."""
+        with self.lock:
+            if user in self.moved:
+                return None, self.moved[user]
+            self.local[user] = self.local.get(user, 0) + 1
+            return self.base.get(user, 0) + self.local[user], None
+
+    def hand_over(self, user: str, url: str) -> int | None:
+        """Take the user's context out (the count) for the target at URL, or None when
+        this instance holds none; later requests here are forwarded to URL."""
         with self.lock:
             if user not in self.local and user not in self.base:
                 return None
+            self.moved[user] = url
             return self.base.pop(user, 0) + self.local.pop(user, 0)
 
     def take_back(self, user: str, total: int) -> None:
         """A transfer failed: the context stays here."""
         with self.lock:
+            self.moved.pop(user, None)
             self.base[user] = self.base.get(user, 0) + total
 
     def receive(self, user: str, total: int) -> int:
+        """Add a count sent by another instance (a context or a late request); the user's
+        count here after it."""
         with self.lock:
-            self.base[user] = total
-            return total + self.local.get(user, 0)
+            self.moved.pop(user, None)
+            self.base[user] = self.base.get(user, 0) + total
+            return self.base[user] + self.local.get(user, 0)
 
     def state(self) -> dict:
         with self.lock:
@@ -99,7 +118,8 @@ class App:
                     "counters": {u: self.base.get(u, 0) + self.local.get(u, 0) for u in users},
                     "registration": self.registration, "subscription": self.subscription,
                     "notifications": list(self.notifications), "transfers": list(self.transfers),
-                    "received": list(self.received), "locations": list(self.locations),
+                    "received": list(self.received), "late": list(self.late),
+                    "locations": list(self.locations),
                     "errors": list(self.errors)}
 
     def error(self, text: str) -> None:
@@ -240,17 +260,17 @@ def transfer(user: str, target: dict) -> None:
     if not addresses:
         APP.error(f"no address for the target {target.get('appInstanceId')}")
         return
-    total = APP.hand_over(user)
+    url = f"http://{addresses[0]['host']}:{addresses[0]['port']}/context"
+    total = APP.hand_over(user, url)
     if total is None:
         log.info("no context of %s here: nothing to transfer", user)
         return
-    url = f"http://{addresses[0]['host']}:{addresses[0]['port']}/context"
     t0 = time.time()
     try:
         status, _, _ = call("POST", url, {"associateId": {"type": "UE_IPv4_ADDRESS",
                                                            "value": user},
                                           "counter": total, "source": INSTANCE})
-        if status not in (200, 204):
+        if status != 200:
             raise RuntimeError(f"{url} answered {status}")
     except (OSError, RuntimeError) as exc:
         APP.take_back(user, total)
@@ -268,6 +288,23 @@ def transfer(user: str, target: dict) -> None:
                               "t_sent": t_sent, "put_status": put})
     log.info("context of %s (counter %d) sent to %s; registration PUT %s", user, total,
              target.get("appInstanceId"), put)
+
+
+def forward_late(user: str, url: str) -> int | None:
+    """Count at the target (URL) a request of USER served here after the hand-over; the
+    user's count there, or None when the target could not count it (not counted at all)."""
+    try:
+        status, body, _ = call("POST", url, {"associateId": {"type": "UE_IPv4_ADDRESS",
+                                                             "value": user},
+                                             "counter": 1, "late": True, "source": INSTANCE})
+        if status != 200 or not isinstance((body or {}).get("counter"), int):
+            raise RuntimeError(f"{url} answered {status}: {body}")
+    except (OSError, RuntimeError, ValueError) as exc:
+        APP.error(f"late request of {user} not forwarded to {url}: {exc}")
+        return None
+    with APP.lock:
+        APP.late.append({"t": time.time(), "user": user, "target": url, "now": body["counter"]})
+    return body["counter"]
 
 
 # ------------------------------------------------------------------ HTTP server
@@ -297,7 +334,13 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/counter":
             self._send(200, f"{INSTANCE} {APP.count(user)}\n")
         else:
-            self._send(200, f"{INSTANCE} {APP.count(user, 1)}\n")
+            count, target = APP.serve(user)
+            if target is not None:
+                count = forward_late(user, target)
+            if count is None:  # not counted anywhere: the user is told so
+                self._send(503, f"{INSTANCE} context moved, not counted\n")
+            else:
+                self._send(200, f"{INSTANCE} {count}\n")
 
     def do_POST(self) -> None:  # noqa: N802
         path = urlparse(self.path).path
@@ -319,13 +362,14 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(400, "associateId.value and counter wanted\n")
                 return
             now = APP.receive(user, body["counter"])
+            self._send(200, json.dumps({"counter": now}), "application/json")
+            if body.get("late"):
+                return
             with APP.lock:
                 APP.received.append({"t": time.time(), "user": user, "counter": body["counter"],
                                      "source": body.get("source"), "now": now})
             log.info("context of %s received from %s: counter %d (now %d)", user,
                      body.get("source"), body["counter"], now)
-            self.send_response(204)
-            self.end_headers()
             if PLATFORM:  # the new instance asks where its user is (MEC 013)
                 threading.Thread(target=locate, args=(user,), daemon=True).start()
         else:

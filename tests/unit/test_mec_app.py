@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -121,6 +122,7 @@ def start_app(platform):
         wait_for(lambda: _answers(url + "/health"))
         return url
 
+    start.procs = procs
     yield start
     for p in procs:
         p.terminate()
@@ -188,6 +190,37 @@ def test_the_counter_continues_on_the_target_after_a_completed_move(start_app):
         "contextTransferState": "USER_CONTEXT_TRANSFER_COMPLETED"}]
     where = state(src)["locations"][-1]
     assert where["found"] == {"address": f"acr:{USER}", "zoneId": "s2", "accessPointId": "ap-s2"}
+
+
+def test_a_request_the_source_serves_after_the_hand_over_is_counted_at_the_target(start_app):
+    """A connection opened before the switch can still reach the source after it sent the
+    context (CI saw one such request lost): the source forwards it to the target."""
+    src, dst = start_app("app-c1"), start_app("app-c2")
+    wait_for(lambda: state(src)["subscription"])
+    for _ in range(3):
+        get(src + "/")
+    post(src + "/notifications", notification("INTERHOST_MOVEOUT_COMPLETED", "app-c2", dst))
+    wait_for(lambda: state(src)["transfers"])
+    assert get(src + "/") == "app-c1 4\n"  # late at the source, counted at the target
+    assert get(dst + "/counter") == "app-c2 4\n"
+    assert state(src)["counters"] == {} and state(src)["late"][0]["now"] == 4
+    assert get(dst + "/") == "app-c2 5\n"
+
+
+def test_a_late_request_the_target_cannot_count_is_refused_not_counted_here(start_app):
+    src, dst = start_app("app-c1"), start_app("app-c2")
+    wait_for(lambda: state(src)["subscription"])
+    get(src + "/")
+    post(src + "/notifications", notification("INTERHOST_MOVEOUT_COMPLETED", "app-c2", dst))
+    wait_for(lambda: state(src)["transfers"])
+    target = start_app.procs[1]
+    target.terminate()
+    target.wait(timeout=10)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        get(src + "/")
+    assert refused.value.code == 503  # the user sees it was not counted
+    assert state(src)["counters"] == {}
+    assert "not forwarded" in state(src)["errors"][-1]
 
 
 def test_an_instance_without_the_users_context_transfers_nothing(start_app):
