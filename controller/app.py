@@ -8,6 +8,10 @@ status, or a known source at another host port = location event; its
 ``signal`` says which, ``ts_signal`` when it arrived), re-steers make-before-break with Barrier timing, and re-installs its
 state on every switch (re)connect.
 
+Each UE's attach is prepared at the other APs it may attach to (plan's table 3), so
+its first connections after a move reach the replica there before the location's
+flows are installed.
+
 A re-steer of a UE that stays at its AP drains (``drain_s`` > 0): new
 connections (SYN) go to the new replica at once and are pinned there, while
 established ones keep the old replica until a timer moves the base rewrite
@@ -45,7 +49,7 @@ from controller.compat import (
 )
 from controller.cookies import FlowKind
 from controller.model import Host, RequestError, Service, Topology
-from controller.plan import FlowSpec, LedgerSpec, PinSpec
+from controller.plan import FlowSpec, LedgerSpec, PinSpec, ReturnSpec
 from controller.settings import ControllerSettings
 from controller.state import NetworkState
 
@@ -69,6 +73,8 @@ EARLY_HOLD_S = 0.1
 SETTLED_S = 1.0
 MAX_EVENTS = 20000
 SAVE_DEBOUNCE_S = 0.05
+#: Cookie mask of one host's flows of one kind (magic, kind, host id).
+PREP_UE_MASK = 0xFFFFFFFFF0000000
 #: The running app (for the runner's exit handler).
 INSTANCE: "NetworkManager | None" = None
 
@@ -253,22 +259,7 @@ class NetworkManager(compat.BaseApp):
     # ================================================================ OpenFlow I/O
     def _flow_mod(self, dp: Any, spec: FlowSpec, command: int | None = None) -> Any:
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        acts = []
-        for a in spec.actions:
-            if a[0] == "output":
-                acts.append(parser.OFPActionOutput(a[1]))
-            elif a[0] == "controller":
-                acts.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
-            elif a[0] == "set_field":
-                acts.append(parser.OFPActionSetField(**{a[1]: a[2]}))
-            elif a[0] == "move":
-                acts.append(parser.NXActionRegMove(src_field=a[1], dst_field=a[2], n_bits=a[3]))
-            elif a[0] == "pin":
-                acts.extend(self._pin_actions(parser, a[1]))
-            elif a[0] == "ledger":
-                acts.append(self._ledger_action(parser, a[1]))
-            else:
-                raise ValueError(f"unknown action {a!r}")
+        acts = self._actions(dp, spec.actions)
         inst = []
         if acts:
             inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, acts))
@@ -278,6 +269,30 @@ class NetworkManager(compat.BaseApp):
             datapath=dp, cookie=spec.cookie, table_id=spec.table,
             command=ofp.OFPFC_ADD if command is None else command,
             priority=spec.priority, match=parser.OFPMatch(**spec.match), instructions=inst)
+
+    @staticmethod
+    def _actions(dp: Any, actions: list[tuple[Any, ...]]) -> list[Any]:
+        """OpenFlow actions of a FlowSpec's action tuples."""
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        acts = []
+        for a in actions:
+            if a[0] == "output":
+                acts.append(parser.OFPActionOutput(a[1]))
+            elif a[0] == "controller":
+                acts.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
+            elif a[0] == "set_field":
+                acts.append(parser.OFPActionSetField(**{a[1]: a[2]}))
+            elif a[0] == "move":
+                acts.append(parser.NXActionRegMove(src_field=a[1], dst_field=a[2], n_bits=a[3]))
+            elif a[0] == "pin":
+                acts.extend(NetworkManager._pin_actions(parser, a[1]))
+            elif a[0] == "ledger":
+                acts.append(NetworkManager._ledger_action(parser, a[1]))
+            elif a[0] == "return":
+                acts.append(NetworkManager._return_action(parser, a[1]))
+            else:
+                raise ValueError(f"unknown action {a!r}")
+        return acts
 
     @staticmethod
     def _pin_actions(parser: Any, pin: PinSpec) -> list[Any]:
@@ -302,16 +317,41 @@ class NetworkManager(compat.BaseApp):
                                      cookie=pin.cookie)]
 
     @staticmethod
+    def _return_action(parser: Any, ret: ReturnSpec) -> Any:
+        """Learn, from a UE's packet at a prepared attach, the way back of its connection:
+        the replica's replies to that UE ip:port, source rewritten to the VIP, out of the
+        port the packet came in by."""
+        m, ld = parser.NXFlowSpecMatch, parser.NXFlowSpecLoad
+        proto = ret.protocol
+        specs = [
+            m(src=plan.ETH_IP, dst=("eth_type_nxm", 0), n_bits=16),
+            m(src=plan.IP_PROTO[proto], dst=("ip_proto_nxm", 0), n_bits=8),
+            m(src=int(ipaddress.IPv4Address(ret.replica_ip)), dst=("ipv4_src_nxm", 0),
+              n_bits=32),
+            m(src=("ipv4_src_nxm", 0), dst=("ipv4_dst_nxm", 0), n_bits=32),  # the UE
+            m(src=ret.svc_port, dst=(f"{proto}_src_nxm", 0), n_bits=16),
+            m(src=(f"{proto}_src_nxm", 0), dst=(f"{proto}_dst_nxm", 0), n_bits=16),  # its port
+            ld(src=int(ret.vmac.replace(":", ""), 16), dst=("eth_src_nxm", 0), n_bits=48),
+            ld(src=int(ipaddress.IPv4Address(ret.vip)), dst=("ipv4_src_nxm", 0), n_bits=32),
+            parser.NXFlowSpecOutput(src=("in_port_nxm", 0), n_bits=16),
+        ]
+        return parser.NXActionLearn(table_id=ret.table, specs=specs,
+                                    idle_timeout=ret.idle_timeout, priority=ret.priority,
+                                    cookie=ret.cookie)
+
+    @staticmethod
     def _ledger_action(parser: Any, led: LedgerSpec) -> Any:
         """Learn the ledger entry of this reply: (UE ip, the reply's destination port,
-        replica ip:port, protocol), no actions, cookie naming UE, service and replica."""
+        replica ip:port, protocol), no actions, cookie naming UE, service and replica.
+        With ``from_request`` the packet is the UE's request (its source port)."""
         m = parser.NXFlowSpecMatch
         proto = led.protocol
+        ue_port = f"{proto}_src_nxm" if led.from_request else f"{proto}_dst_nxm"
         specs = [
             m(src=plan.ETH_IP, dst=("eth_type_nxm", 0), n_bits=16),
             m(src=plan.IP_PROTO[proto], dst=("ip_proto_nxm", 0), n_bits=8),
             m(src=int(ipaddress.IPv4Address(led.ue_ip)), dst=("ipv4_src_nxm", 0), n_bits=32),
-            m(src=(f"{proto}_dst_nxm", 0), dst=(f"{proto}_src_nxm", 0), n_bits=16),  # UE port
+            m(src=(ue_port, 0), dst=(f"{proto}_src_nxm", 0), n_bits=16),  # UE port
             m(src=int(ipaddress.IPv4Address(led.replica_ip)), dst=("ipv4_dst_nxm", 0),
               n_bits=32),
             m(src=led.svc_port, dst=(f"{proto}_dst_nxm", 0), n_bits=16),
@@ -403,6 +443,31 @@ class NetworkManager(compat.BaseApp):
         items.append(ORDER)
         items.extend(plan.switch_flows(self.state, dp.id))
         return items
+
+    def _prepare(self, ues: list[Host], t0: float) -> None:
+        """Prepare UES's attaches again at their candidate APs (lock held; see plan's
+        table 3): their prepared flows (and the returns learned there) go, then the
+        prepared flows come back from the state. Sent after (and not timed with) the change
+        that called it: until the new ones are in, an attach is handled as without them
+        (the controller holds the first packets)."""
+        st = self.state
+        work: dict[int, list[Any]] = defaultdict(list)
+        for ue in ues:
+            if ue.kind != "ue" or len(ue.ports) < 2:
+                continue
+            hid = st.host_id(ue.name)
+            for dpid in {d for d, _ in ue.ports}:
+                dp = self.datapaths.get(dpid)
+                if dp is None:
+                    continue
+                work[dpid].append(self._delete_by_cookie(
+                    dp, cookies.encode(FlowKind.PREP, hid), PREP_UE_MASK))
+                work[dpid].append(ORDER)
+            for spec in plan.prepared_flows(st, ue):
+                if spec.dpid in work:
+                    work[spec.dpid].append(spec)
+        if work:
+            self._commit(work, t0)
 
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
     def _state_change(self, ev: Any) -> None:
@@ -558,6 +623,36 @@ class NetworkManager(compat.BaseApp):
                 self._move(host, dp.id, desc.port_no, t_in, ts_in, signal="port_status",
                            held=early)
 
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def _port_desc(self, ev: Any) -> None:
+        """A switch's ports as it (re)connects: a UE's access port that is up where the state
+        does not have the UE is an attach this Network Manager missed (it was down or
+        restarting when the port status went by), handled as that port status. Needed
+        since a prepared attach (plan's table 3) carries the UE's traffic without any
+        packet reaching the controller."""
+        t_in, ts_in = time.perf_counter(), time.time()
+        dp = ev.msg.datapath
+        if dp.id is None:
+            return
+        ofp = dp.ofproto
+        with self.lock:
+            for desc in ev.msg.body:
+                key = (dp.id, desc.port_no)
+                host = next((h for h in self.state.hosts if [dp.id, desc.port_no] in h.ports),
+                            None)
+                if host is None:
+                    continue
+                up = bool(desc.state & ofp.OFPPS_LIVE) and not desc.state & ofp.OFPPS_LINK_DOWN \
+                    and not desc.config & ofp.OFPPC_PORT_DOWN
+                if not up:
+                    self._up_since.pop(key, None)
+                    self._down.add(key)
+                    continue
+                self._down.discard(key)
+                self._up_since.setdefault(key, t_in)
+                if (host.dpid, host.port) != key:
+                    self._move(host, dp.id, desc.port_no, t_in, ts_in, signal="port_desc")
+
     def _hold_early(self, key: tuple[int, int], t_in: float, send: Callable[[], None]) -> None:
         """Keep a UE's packet from port KEY, reported down, until its 'up' status (lock held;
         see EARLY_HOLD_S). Without it the packets a UE sends in its first milliseconds at a
@@ -659,6 +754,7 @@ class NetworkManager(compat.BaseApp):
 
         self._commit(work, t_in, done)
         ev["sent_ms"] = (time.perf_counter() - t_in) * 1000  # signal -> flow mods sent
+        self._prepare([host], t_in)  # from here: the attaches it may make next
         LOG.info("location: %s %s:%d -> %s:%d%s", host.name, st.switch_name(old_dpid), old_port,
                  st.switch_name(dpid), port, f" resteer {resteered}" if resteered else "")
         self._save()
@@ -704,6 +800,7 @@ class NetworkManager(compat.BaseApp):
                 if pair:
                     work[ue.dpid].extend(pair)
             group = self._commit(work, t0)
+            self._prepare(self.state.ues(), t0)
             self._save()
         self._confirmed(group)
         self._event("service", service=svc.name, vip=svc.vip, port=svc.port, primary=svc.primary,
@@ -718,6 +815,7 @@ class NetworkManager(compat.BaseApp):
             work = {d: self._steer_delete_items(dp, name) for d, dp in self.datapaths.items()}
             svc = self.state.remove_service(name)
             group = self._commit(work, t0)
+            self._prepare(self.state.ues(), t0)
             self._save()
         self._confirmed(group)
         return {"removed": svc.name}
@@ -806,6 +904,7 @@ class NetworkManager(compat.BaseApp):
                 changed.append({"ue": u.name, "from": old, "to": rep.name,
                                 "drain_s": drain_s if syn is not None else 0.0})
             group = self._commit(work, t0)
+            self._prepare([u for u in ues if before[u.name] != rep.name], t0)
             self._save()
         silent = self._confirmed(group)
         if silent:
@@ -870,6 +969,8 @@ class NetworkManager(compat.BaseApp):
                                                    st.replica_for(service, u.name))
                 work[u.dpid].extend(items)
             group = self._commit(work, time.perf_counter())
+            self._prepare([u for u in (st.host_by_name(r["ue"]) for r in changed) if u],
+                          time.perf_counter())
             self._save()
         LOG.warning("re-steer of %s%s to %s rolled back", service, f"/{ue}" if ue else "", replica)
         self._confirmed(group)
@@ -951,6 +1052,7 @@ class NetworkManager(compat.BaseApp):
             for site, rep in sites.items():
                 resolved[self.state.switch(site).dpid] = self.state.replica_host(rep).name
             self.state.policy[service] = resolved
+            self._prepare(self.state.ues(), time.perf_counter())
             self._save()
             return {"service": service,
                     "sites": {self.state.switch_name(d): r for d, r in resolved.items()}}

@@ -43,6 +43,7 @@ class FlowKind(enum.IntEnum):
     STEER_SYN = 7   # table 1 at the UE's AP during a drain: new connections (SYN) -> new replica
     STEER_PIN = 8   # table 1, learned from a SYN during a drain: one connection -> new replica
     LEDGER = 9      # table 2 at the UE's AP, learned from a replica's reply: who opened a connection
+    PREP = 10       # tables 0, 1, 3 at a UE's candidate APs: its flows there before it attaches
 
 
 @dataclass(frozen=True)

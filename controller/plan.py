@@ -23,6 +23,20 @@ Table layout (OpenFlow 1.3):
   protocol, service port) whose cookie names (UE, service, replica). Entries
   live ``LEDGER_HARD_S`` and are never deleted by re-steers, moves or
   re-syncs: the data plane's own record of which replica answered which port.
+* table 3 (prepared attach): a UE's flows at each access point it may attach to but is
+  not at (its *candidate* APs, ``Host.ports``), installed before it gets there, so
+  that its first packets after the attach reach a replica at that AP without waiting
+  for the Network Manager (see :func:`prepared_flows`). Table 0 sends the UE's packets
+  from the candidate port here (the port is down until the attach: nothing else can
+  match); a forward rewrite per service whose replica there is local; the rest goes to
+  the controller (held and re-injected once the location's flows are in, as before).
+  The way back is learned from the UE's own packet (:class:`ReturnSpec`): each
+  connection (UDP: each UE source port) that opens there gets, in table 1, a rewrite
+  of its replies to the VIP out of the port it came in by, and its ledger entry. A
+  replica there that has not talked to the UE yet asks for its MAC first: table 0
+  answers that ARP request itself (:func:`arp_reply_flow`), since the Network Manager
+  is busy with the very move then (the answer through it took 10-16 ms). The Network
+  Manager replaces all of it with the ordinary flows when the port status arrives.
 
 A :class:`FlowSpec` is turned into an OFPFlowMod by the app; keeping it plain
 makes the plan testable without a switch.
@@ -30,7 +44,7 @@ makes the plan testable without a switch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controller import cookies
@@ -41,10 +55,13 @@ from controller.state import NetworkState
 T_ADMIT = 0
 T_FWD = 1
 T_LEDGER = 2
+T_PREP = 3
 #: The tables the app installs and re-syncs (the ledger only ever grows by learning).
-STEERING_TABLES = (T_ADMIT, T_FWD)
+STEERING_TABLES = (T_ADMIT, T_FWD, T_PREP)
 
 P_ARP = 200
+#: an ARP request answered by the switch itself (above the rule sending ARP to the controller)
+P_ARP_REPLY = 210
 P_ADMIT = 100
 P_LINK = 90
 P_STEER = 300
@@ -53,11 +70,16 @@ P_STEER_SYN = 320
 P_FWD = 100
 P_MISS = 0
 P_LEDGER = 100
+#: a return learned at a prepared attach (table 1), below the UE's steering at its AP
+P_PREP_RET = 250
 
 ETH_ARP = 0x0806
 ETH_IP = 0x0800
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
+ARP_REQUEST, ARP_REPLY = 1, 2
+#: OpenFlow's "the port the packet came in by" (OFPP_IN_PORT)
+IN_PORT = 0xFFFFFFF8
 IP_PROTO = {"tcp": IPPROTO_TCP, "udp": IPPROTO_UDP}
 TCP_SYN = 0x002
 TCP_ACK = 0x010
@@ -109,6 +131,7 @@ class FlowSpec:
     cookie: int = 0
 
 
+
 @dataclass(frozen=True)
 class PinSpec:
     """A learn action on a replica's SYN-ACK: pin that TCP connection to the replica.
@@ -151,6 +174,31 @@ class LedgerSpec:
     replica_ip: str
     svc_port: int
     hard_timeout: int = LEDGER_HARD_S
+    #: learned from the UE's request (its port is the source port), at a prepared attach,
+    #: where the data plane itself sends the connection to the replica; else from a reply
+    from_request: bool = False
+
+
+@dataclass(frozen=True)
+class ReturnSpec:
+    """A learn action on a UE's packet at a candidate AP (table 3): the way back of its
+    connection (TCP; UDP: of its source port).
+
+    The learned flow (table ``table``, ``priority``, ``cookie``, ``idle_timeout``)
+    matches the replica's replies to that UE port (``replica_ip``:``svc_port`` -> UE
+    ip:port, ``protocol``), rewrites their source to ``vmac``/``vip`` and outputs them on
+    the port the UE's packet came in by.
+    """
+
+    table: int
+    priority: int
+    cookie: int
+    protocol: str
+    replica_ip: str
+    svc_port: int
+    vip: str
+    vmac: str
+    idle_timeout: int = PIN_IDLE_S
 
 
 def ledger_spec(st: NetworkState, ue: Host, svc: Service, replica: Host) -> LedgerSpec:
@@ -166,16 +214,18 @@ def base_flows(dpid: int) -> list[FlowSpec]:
         FlowSpec(dpid, T_ADMIT, P_ARP, {"eth_type": ETH_ARP}, [("controller",)], cookie=c),
         FlowSpec(dpid, T_ADMIT, P_MISS, {}, [("controller",)], cookie=c),
         FlowSpec(dpid, T_FWD, P_MISS, {}, [], cookie=c),
+        FlowSpec(dpid, T_PREP, P_MISS, {}, [("controller",)], cookie=c),
     ]
 
 
-def admitted(dpid: int, priority: int, match: dict[str, Any], cookie: int) -> list[FlowSpec]:
-    """Table 0's rules sending MATCH on to table 1: one per transport protocol reading its
-    destination port (PER_CONNECTION_IN), just above one for everything else."""
+def admitted(dpid: int, priority: int, match: dict[str, Any], cookie: int,
+             goto: int = T_FWD) -> list[FlowSpec]:
+    """Table 0's rules sending MATCH on to table GOTO: one per transport protocol reading
+    its destination port (PER_CONNECTION_IN), just above one for everything else."""
     flows = [FlowSpec(dpid, T_ADMIT, priority + 1, {**match, "eth_type": ETH_IP, "ip_proto": proto},
-                      [move], goto=T_FWD, cookie=cookie)
+                      [move], goto=goto, cookie=cookie)
              for proto, move in PER_CONNECTION_IN.items()]
-    return flows + [FlowSpec(dpid, T_ADMIT, priority, match, goto=T_FWD, cookie=cookie)]
+    return flows + [FlowSpec(dpid, T_ADMIT, priority, match, goto=goto, cookie=cookie)]
 
 
 def admit_flows(st: NetworkState, host: Host) -> list[FlowSpec]:
@@ -291,6 +341,65 @@ def host_flows_at_ap(st: NetworkState, host: Host) -> list[FlowSpec]:
     return flows + admit_flows(st, host)
 
 
+def prepared_replica(st: NetworkState, ue: Host, svc: Service, dpid: int) -> Host | None:
+    """The replica UE would be steered to for SVC once attached at DPID, when it is local
+    there (the only case prepared: a remote one's replies do not pass DPID); else None.
+    It is the one a move there chooses: the service's policy at DPID, else the current."""
+    name = st.policy.get(svc.name, {}).get(dpid) or st.replica_for(svc.name, ue.name)
+    replica = next((h for h in st.hosts if h.name == name), None)
+    return replica if replica is not None and replica.dpid == dpid else None
+
+
+def candidate_ports(ue: Host) -> list[tuple[int, int]]:
+    """(dpid, port) of each access point UE may attach to and is not at now."""
+    return [(d, p) for d, p in ue.ports if (d, p) != (ue.dpid, ue.port)]
+
+
+def arp_reply_flow(dpid: int, host: Host, cookie: int) -> FlowSpec:
+    """Switch DPID answers an ARP request for HOST's address itself, out of the port it
+    came in by: the request turned into the reply the Network Manager would send."""
+    return FlowSpec(
+        dpid, T_ADMIT, P_ARP_REPLY,
+        {"eth_type": ETH_ARP, "arp_op": ARP_REQUEST, "arp_tpa": host.ip},
+        [("move", "eth_src", "eth_dst", 48), ("set_field", "eth_src", host.mac),
+         ("set_field", "arp_op", ARP_REPLY), ("move", "arp_sha", "arp_tha", 48),
+         ("move", "arp_spa", "arp_tpa", 32), ("set_field", "arp_sha", host.mac),
+         ("set_field", "arp_spa", host.ip), ("output", IN_PORT)],
+        cookie=cookie)
+
+
+def prepared_flows(st: NetworkState, ue: Host, only_dpid: int | None = None) -> list[FlowSpec]:
+    """UE's prepared attach at its candidate APs (all, or ONLY_DPID's), the admission
+    last: each service's forward rewrite to its replica there, which learns the way
+    back and the ledger entry of each connection from the UE's packet."""
+    flows: list[FlowSpec] = []
+    if ue.kind != "ue":
+        return flows
+    hid = st.host_id(ue.name)
+    for dpid, port in candidate_ports(ue):
+        if only_dpid is not None and dpid != only_dpid:
+            continue
+        for svc in st.services.values():
+            replica = prepared_replica(st, ue, svc, dpid)
+            if replica is None:
+                continue
+            cookie = cookies.encode(FlowKind.PREP, hid, st.service_id(svc.name),
+                                    st.host_id(replica.name))
+            back = ReturnSpec(T_FWD, P_PREP_RET, cookie, svc.protocol, replica.ip, svc.port,
+                              svc.vip, svc.vmac)
+            ledger = replace(ledger_spec(st, ue, svc, replica), from_request=True)
+            flows.append(FlowSpec(
+                dpid, T_PREP, P_STEER, steer_match_fwd(ue, svc),
+                [("return", back), ("ledger", ledger), per_connection(svc),
+                 ("set_field", "eth_dst", replica.mac), ("set_field", "ipv4_dst", replica.ip),
+                 ("output", replica.port)],
+                cookie=cookie))
+        flows.append(arp_reply_flow(dpid, ue, cookies.encode(FlowKind.PREP, hid)))
+        flows.extend(admitted(dpid, P_ADMIT, {"in_port": port, "eth_src": ue.mac},
+                              cookies.encode(FlowKind.PREP, hid), goto=T_PREP))
+    return flows
+
+
 def switch_flows(st: NetworkState, dpid: int) -> list[FlowSpec]:
     """Everything switch ``dpid`` should hold, from the state."""
     flows = base_flows(dpid)
@@ -308,4 +417,5 @@ def switch_flows(st: NetworkState, dpid: int) -> list[FlowSpec]:
             flows.append(f)
         if h.dpid == dpid:
             flows.extend(host_flows_at_ap(st, h))
+        flows.extend(prepared_flows(st, h, dpid))
     return flows

@@ -81,6 +81,15 @@ def check_ovs() -> list[Check]:
         checks.append(Check("ovs userspace TSO", "fail",
                             "not set: TCP through userspace bridges over veths gets bad checksums",
                             "mec setup --services (sets it and restarts ovs-vswitchd)"))
+    idle = daemons.ovs_max_idle_ms()
+    if idle == daemons.DATAPATH_MAX_IDLE_MS:
+        checks.append(Check("ovs datapath flow idle time", "ok", f"other_config:max-idle={idle}"))
+    else:
+        checks.append(Check("ovs datapath flow idle time", "warn",
+                            f"max-idle {idle if idle is not None else 'OVS default 10000'} ms: "
+                            "each move revalidates thousands of idle per-connection flows "
+                            "(handover interruptions ~5 ms longer)",
+                            "mec setup --services"))
     from topologies.datapath import kernel_datapath_available, ovs_datapath
 
     try:

@@ -329,3 +329,63 @@ def test_every_admission_makes_connections_towards_a_host_datapath_flows_of_thei
     at_ap = plan.host_flows_at_ap(st, ue)
     kinds = [cookies.decode(f.cookie).kind for f in at_ap]
     assert kinds[-3:] == [FlowKind.ADMIT] * 3 and FlowKind.ADMIT not in kinds[:-3]
+
+
+def wired_state() -> NetworkState:
+    """ring(6) with ue1 at s1 wired also to s2 and s4 (replica rb is at s2, ra at s4)."""
+    topo = ring()
+    topo["hosts"][0]["ports"] = [{"dpid": d, "port": p} for d, p in ((1, 3), (2, 4), (4, 4))]
+    st = NetworkState()
+    st.set_topology(parse_topology(topo))
+    st.add_service(parse_service({"name": "web", "vip": "10.0.200.1", "port": 8080,
+                                  "primary": "ra"}))
+    return st
+
+
+def test_an_attach_is_prepared_at_each_candidate_ap_with_its_local_replica():
+    """ue1 at s1 may attach at s2 (policy: rb, local) and s4 (primary ra, local): both get
+    the admission from the candidate port to table 3 and there the forward rewrite, which
+    learns each connection's way back (out of that port) and its ledger entry."""
+    st = wired_state()
+    st.policy["web"] = {2: "rb"}
+    ue, svc = st.host("ue1"), st.services["web"]
+    flows = plan.prepared_flows(st, ue)
+    assert {f.dpid for f in flows} == {2, 4}  # not where it is
+    at2 = [f for f in flows if f.dpid == 2]
+    fwd = next(f for f in at2 if f.table == plan.T_PREP)
+    assert fwd.match == plan.steer_match_fwd(ue, svc)
+    assert ("set_field", "ipv4_dst", "10.0.1.2") in fwd.actions and fwd.actions[-1] == ("output", 3)
+    (k1, back), (k2, ledger) = fwd.actions[:2]
+    assert (k1, k2) == ("return", "ledger")
+    assert (back.table, back.replica_ip, back.vip, back.svc_port) == (
+        plan.T_FWD, "10.0.1.2", svc.vip, 8080)
+    assert back.priority < plan.P_STEER  # the UE's steering at its AP comes first
+    assert ledger.from_request and ledger.cookie == plan.ledger_spec(
+        st, ue, svc, st.host("rb")).cookie
+    admits = [f for f in at2 if f.table == plan.T_ADMIT and f.goto is not None]
+    assert at2[-3:] == admits  # the admission last
+    arp = next(f for f in at2 if f.match.get("eth_type") == plan.ETH_ARP)
+    assert arp.match["arp_tpa"] == ue.ip and arp.priority > plan.P_ARP  # rb asks: the switch answers
+    assert ("set_field", "arp_sha", ue.mac) in arp.actions and arp.actions[-1] == ("output", plan.IN_PORT)
+    assert {f.goto for f in admits} == {plan.T_PREP}
+    assert all(f.match["in_port"] == 4 and f.match["eth_src"] == ue.mac for f in admits)
+    assert all(cookies.decode(f.cookie).kind == FlowKind.PREP for f in flows)
+
+
+def test_no_prepared_steering_towards_a_remote_replica_and_none_for_a_ue_without_ports():
+    st = wired_state()  # at s2 the replica would be ra (at s4): its replies never pass s2
+    ue = st.host("ue1")
+    assert {f.table for f in plan.prepared_flows(st, ue, only_dpid=2)} == {plan.T_ADMIT}
+    assert plan.prepared_flows(state(), state().host("ue1")) == []
+
+
+def test_a_switch_holds_the_prepared_attaches_of_the_ues_that_may_come():
+    st = wired_state()
+    prepared = [f for f in plan.switch_flows(st, 4) if cookies.decode(f.cookie).kind == FlowKind.PREP]
+    assert prepared and all(f.table in plan.STEERING_TABLES for f in prepared)
+    assert not [f for f in plan.switch_flows(st, 1) if cookies.decode(f.cookie).kind == FlowKind.PREP]
+    # once the UE is at s4 the prepared flows move to its new candidates
+    ue = st.host("ue1")
+    ue.dpid, ue.port = 4, 4
+    assert not [f for f in plan.switch_flows(st, 4) if cookies.decode(f.cookie).kind == FlowKind.PREP]
+    assert {f.dpid for f in plan.prepared_flows(st, ue)} == {1, 2}
