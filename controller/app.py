@@ -73,8 +73,6 @@ EARLY_HOLD_S = 0.1
 SETTLED_S = 1.0
 MAX_EVENTS = 20000
 SAVE_DEBOUNCE_S = 0.05
-#: Cookie mask of one host's flows of one kind (magic, kind, host id).
-PREP_UE_MASK = 0xFFFFFFFFF0000000
 #: The running app (for the runner's exit handler).
 INSTANCE: "NetworkManager | None" = None
 
@@ -461,7 +459,7 @@ class NetworkManager(compat.BaseApp):
                 if dp is None:
                     continue
                 work[dpid].append(self._delete_by_cookie(
-                    dp, cookies.encode(FlowKind.PREP, hid), PREP_UE_MASK))
+                    dp, cookies.encode(FlowKind.PREP, hid), cookies.HOST_MASK))
                 work[dpid].append(ORDER)
             for spec in plan.prepared_flows(st, ue):
                 if spec.dpid in work:
@@ -595,9 +593,7 @@ class NetworkManager(compat.BaseApp):
         msg = ev.msg
         dp, desc = msg.datapath, msg.desc
         ofp = dp.ofproto
-        # OVS reports a carrier loss as LIVE cleared, then LINK_DOWN set: up means LIVE
-        up = msg.reason != ofp.OFPPR_DELETE and bool(desc.state & ofp.OFPPS_LIVE) \
-            and not desc.state & ofp.OFPPS_LINK_DOWN and not desc.config & ofp.OFPPC_PORT_DOWN
+        up = msg.reason != ofp.OFPPR_DELETE and self._port_up(ofp, desc)
         key = (dp.id, desc.port_no)
         LOG.debug("port status dpid=%s port=%s reason=%s state=%#x config=%#x", dp.id,
                  desc.port_no, msg.reason, desc.state, desc.config)
@@ -623,6 +619,13 @@ class NetworkManager(compat.BaseApp):
                 self._move(host, dp.id, desc.port_no, t_in, ts_in, signal="port_status",
                            held=early)
 
+    @staticmethod
+    def _port_up(ofp: Any, desc: Any) -> bool:
+        """Whether a port's description says its link is up. OVS reports a carrier loss as
+        LIVE cleared, then LINK_DOWN set: up means LIVE, not LINK_DOWN, not PORT_DOWN."""
+        return bool(desc.state & ofp.OFPPS_LIVE) and not desc.state & ofp.OFPPS_LINK_DOWN \
+            and not desc.config & ofp.OFPPC_PORT_DOWN
+
     @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def _port_desc(self, ev: Any) -> None:
         """A switch's ports as it (re)connects: a UE's access port that is up where the state
@@ -642,9 +645,7 @@ class NetworkManager(compat.BaseApp):
                             None)
                 if host is None:
                     continue
-                up = bool(desc.state & ofp.OFPPS_LIVE) and not desc.state & ofp.OFPPS_LINK_DOWN \
-                    and not desc.config & ofp.OFPPC_PORT_DOWN
-                if not up:
+                if not self._port_up(ofp, desc):
                     self._up_since.pop(key, None)
                     self._down.add(key)
                     continue
@@ -713,7 +714,7 @@ class NetworkManager(compat.BaseApp):
             for kind in (FlowKind.ADMIT, FlowKind.STEER_FWD, FlowKind.STEER_RET,
                          FlowKind.STEER_SYN, FlowKind.STEER_PIN):
                 c = cookies.encode(kind, hid)
-                work[old_dpid].append(self._delete_by_cookie(old_dp, c, 0xFFFFFFFFF0000000))
+                work[old_dpid].append(self._delete_by_cookie(old_dp, c, cookies.HOST_MASK))
         host.dpid, host.port = dpid, port
         resteered: dict[str, str] = {}
         if host.kind == "ue":

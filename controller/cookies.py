@@ -28,6 +28,8 @@ PROJECT_COOKIE: int = MAGIC << MAGIC_SHIFT
 EXACT_MASK: int = 0xFFFFFFFFFFFFFFFF
 #: Mask that matches magic + kind + host + service, any replica.
 ANY_REPLICA_MASK: int = 0xFFFFFFFFFFFF0000
+#: Mask that matches magic + kind + host: one host's flows of one kind.
+HOST_MASK: int = 0xFFFFFFFFF0000000
 MAX_ID: int = 0xFFF
 
 

@@ -346,7 +346,7 @@ def prepared_replica(st: NetworkState, ue: Host, svc: Service, dpid: int) -> Hos
     there (the only case prepared: a remote one's replies do not pass DPID); else None.
     It is the one a move there chooses: the service's policy at DPID, else the current."""
     name = st.policy.get(svc.name, {}).get(dpid) or st.replica_for(svc.name, ue.name)
-    replica = next((h for h in st.hosts if h.name == name), None)
+    replica = st.host_by_name(name) if name else None
     return replica if replica is not None and replica.dpid == dpid else None
 
 
