@@ -20,8 +20,10 @@ requests still in flight then are lost, and count as failed):
   down reports of replicas that were never killed);
 * failover_s: kill -> ``failover.end`` (the Network Manager has re-steered the
   user to the promoted backup; ``reroute_ms`` is the FlowMod + Barrier time);
-* interruption_s: the gap without any successful reply at the UE that spans the
-  kill (:func:`mec.measure.metrics.gap_at`); failed: requests without a 2xx reply;
+* interruption_s: the gap without any successful reply at the UE that the kill opened
+  (:func:`mec.measure.metrics.gap_at`): it begins at the killed replica's last reply,
+  which may reach the UE a few ms after the kill (it was on its way when the cloudlet
+  died), and ends at the first reply after that; failed: requests without a 2xx reply;
 * served_by: the replica answering requests sent after ``failover.end`` (as the network
   recorded it: the Network Manager's connection ledger, kept as raw/repNN-ledger.json) and
   backup_serves = 1 when that is the former backup only; lat_after_ms: median
@@ -113,7 +115,7 @@ def rep_metrics(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_k
     outcome, cause = rep_outcome(records, events, t_kill, killed, end, service)
     false_downs = sum(1 for e in events if e["kind"] == "replica.down"
                       and not (e.get("cloudlet") == killed and float(e["t"]) >= t_kill))
-    gap = metrics.gap_at(records, t_kill)
+    gap = metrics.gap_at(records, outage_start(records, t_kill, f"{service}-{killed}"))
     served = metrics.served_by_after(records, float(end["t"])) if end else {}
     served_by = max(served, key=served.get) if served else ""
     lat_before = [r.latency_ms for r in records
@@ -138,6 +140,15 @@ def rep_metrics(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_k
         "lat_after_ms": statistics.median(lat_after) if lat_after else None,
         "false_downs": false_downs,
     }
+
+
+def outage_start(records: Sequence[Any], t_kill: float, instance: str) -> float:
+    """When the user lost the killed INSTANCE: T_KILL, or its last successful reply
+    if that reached the UE later (sent just before the cloudlet died: without this,
+    the gap "spanning the kill" could be the one between two of its last replies)."""
+    late = [r.t_reply for r in records if r.ok and r.replica == instance
+            and r.t_reply is not None and r.t_reply > t_kill]
+    return max([t_kill, *late])
 
 
 def rep_outcome(records: Sequence[Any], events: Sequence[Mapping[str, Any]], t_kill: float,

@@ -55,6 +55,16 @@ def test_rep_metrics_from_the_kill():
     assert m["interruption_censored"] == 0
 
 
+def test_a_reply_already_on_its_way_at_the_kill_does_not_end_the_interruption():
+    # CI: a c1 reply sent before the kill reached the UE 4 ms after it; the gap "spanning
+    # the kill" was then the 5.8 ms between c1's last two replies, not the outage
+    recs = records()
+    recs[1999] = ProbeRecord(1999, 109.995, T_KILL + 0.004, "200", 9.0, "svc-c1")
+    m = failover.rep_metrics(recs, events(), T_KILL, killed="c1", backup="c2")
+    assert m["interruption_s"] == pytest.approx(110.8 - (T_KILL + 0.004), abs=1e-6)
+    assert m["gap_closed"] == 1
+
+
 def test_rep_metrics_flag_a_wrong_replica_and_a_missing_failover():
     m = failover.rep_metrics(records(after_replica="svc-c3"), events(), T_KILL, "c1", "c2")
     assert m["served_by"] == "svc-c3" and m["backup_serves"] == 0
