@@ -278,7 +278,12 @@ class DelayHop(Node):
         # announces it (IGMP reports into the switches, each waking ovs-vswitchd)
         cmds = [["link", "add", self.bridge, "type", "bridge", "mcast_snooping", "0"]]
         for dev in (intf_a, intf_b):
-            cmds += [["link", "set", dev, "master", self.bridge], ["link", "set", dev, "up"]]
+            # no address learning: the hop is a wire. A learning bridge drops a frame whose
+            # destination it last saw on the side the frame comes from, which is where a
+            # host that moved was (replies to a UE black-holed for the 300 s ageing time)
+            cmds += [["link", "set", dev, "master", self.bridge],
+                     ["link", "set", "dev", dev, "type", "bridge_slave", "learning", "off"],
+                     ["link", "set", dev, "up"]]
         _batch(self, "ip", cmds + [["link", "set", self.bridge, "up"]])
         if netfilter:
             self._must("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=1")

@@ -303,6 +303,55 @@ def test_host_switch_link_added_after_start():
         _del_bridges()
 
 
+#: Raw Ethernet frames of an experimental EtherType, sent and caught in a node's namespace.
+_SEND_FRAME = """import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+dst, src = (bytes.fromhex(m.replace(":", "")) for m in sys.argv[2:4])
+s.send(dst + src + bytes.fromhex("88b5") + b"mec-test".ljust(46, b"\\0"))
+"""
+_CATCH_FRAMES = """import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
+s.bind((sys.argv[1], 0))
+s.settimeout(float(sys.argv[2]))
+print("READY", flush=True)
+try:
+    while True:
+        print(s.recv(2048)[:6].hex(), flush=True)
+except socket.timeout:
+    pass
+"""
+
+
+def test_a_delay_hop_is_a_wire_whatever_addresses_it_saw():
+    """A frame crosses a shaped link even when its destination was last seen on the
+    sender's side. The hop's bridge used to learn addresses: after a UE moved, its
+    traffic had crossed a backbone hop from the other side, and replies to it that
+    entered that hop from there were dropped for the bridge's 300 s ageing time (the
+    orchestrator stress test's 'UE without any connectivity')."""
+    from mininet.net import Mininet
+
+    from topologies.link import add_shaped_link
+
+    net = Mininet(controller=None, build=False, autoSetMacs=True)
+    try:
+        h1, h2 = net.addHost(f"{P}h1"), net.addHost(f"{P}h2")
+        net.start()
+        link = add_shaped_link(net, h1, h2, LinkParams(delay_ms=4), name=f"{P}tl3")
+        rx = h1.popen([sys.executable, "-c", _CATCH_FRAMES, link.intf_a.name, "2"],
+                      stdout=subprocess.PIPE, text=True)
+        assert rx.stdout.readline().strip() == "READY"
+        moved, h2_mac = "02:00:00:00:0a:03", link.intf_b.MAC()
+        for dst, src in (("ff:ff:ff:ff:ff:ff", moved),  # MOVED seen on h2's side ...
+                         (moved, h2_mac)):  # ... and a frame to it from that side
+            out, err, rc = h2.pexec([sys.executable, "-c", _SEND_FRAME, link.intf_b.name, dst, src])
+            assert rc == 0, err
+        caught = rx.communicate(timeout=10)[0].split()
+        assert caught == ["ffffffffffff", moved.replace(":", "")], caught
+    finally:
+        net.stop()
+
+
 def test_bench_links_short_reports_loss_with_ci_and_pull_declared_and_wire_bytes(capsys):
     """`mec bench links --only mec+2%loss,pull --image busybox --json`: the short version.
 

@@ -67,7 +67,8 @@ def outcomes_of_moves(made: list[tuple[str, str]], records: list) -> list[str]:
 def diagnose(tb, orch, dep, events, path: Path) -> Path:
     """What the Network Manager and the orchestrator say about DEP's user, written to PATH."""
     ue, primary = dep.ue, dep.replicas.primary
-    node = tb.network.hosts[ue].node
+    host = tb.network.hosts[ue]
+    node = host.node
     path.write_text(json.dumps({
         "ue_site": tb.network.ue_site[ue], "dep_site": dep.site, "roles": dep.replicas.roles(),
         "moves": [vars(r) for r in dep.moves],
@@ -76,7 +77,7 @@ def diagnose(tb, orch, dep, events, path: Path) -> Path:
         "ping": node.cmd(["ping", "-c", "2", "-W", "1", orch.edges[primary.cloudlet].ip]),
         "locations": tb.nm.locations(), "steering": tb.nm.steering(),
         "flows": {sw["dpid"]: [f for f in tb.nm.flows(sw["dpid"])
-                               if tb.network.hosts[ue].ip in json.dumps(f)]
+                               if host.ip in json.dumps(f) or host.mac in json.dumps(f)]
                   for sw in tb.nm.switches()},
         "nm_events": [e for e in tb.nm.events() if e.get("host") == ue],
         "events": [e.to_dict() for e in events.events()
@@ -157,24 +158,12 @@ def test_many_users_moving_fast_keep_one_primary_and_every_move_has_an_outcome(t
               f"failed moves: {dict(causes)}; leftover containers met: {dict(leftovers)}")
         assert sum(per_move.values()) == total  # every move has an outcome
         assert per_move["ok"] >= 0.8 * total, per_move
-        unreachable = []
         for ue, dep in deps.items():  # each user is served by its primary, end to end
             body = tb.network.hosts[ue].node.cmd(
                 ["curl", "-s", "-m", "3", f"http://{dep.vip}:{dep.port}/"]).strip()
-            if body == dep.replicas.primary.instance:
-                continue
-            diag = diagnose(tb, orch, dep, events, tmp_path / f"diag-{ue}.json")
-            ping = tb.network.hosts[ue].node.cmd(
-                ["ping", "-c", "3", "-W", "1", orch.edges[dep.replicas.primary.cloudlet].ip])
-            if body or " 0 received" not in ping:  # the steering, not the network, is wrong
+            if body != dep.replicas.primary.instance:
+                # a UE without any connectivity here was a delay hop's learning bridge
+                # dropping the replies to it (test_links.py: a hop is a wire)
+                diag = diagnose(tb, orch, dep, events, tmp_path / f"diag-{ue}.json")
                 pytest.fail(f"{ue} answered by {body!r}, primary "
                             f"{dep.replicas.primary.instance} ({diag})")
-            unreachable.append(f"{ue} ({diag})")
-        if unreachable:
-            # A known, open Network Manager bug: after some move sequences a UE reaches no
-            # host at all, although the manager locates it right. One cause (a late packet
-            # from the port the UE left moved it back) is fixed and tested in
-            # test_ue_connectivity_moves.py; this remaining case was still seen in 1 of 5
-            # runs on a quiet machine. Reported with its diagnosis, not hidden.
-            pytest.xfail("UE(s) without any connectivity after the moves (Network Manager, "
-                         f"not the orchestrator): {', '.join(unreachable)}")
