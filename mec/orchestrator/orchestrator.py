@@ -124,6 +124,9 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
         self._urgent: queue.Queue = queue.Queue()  # failures
         self._background: queue.Queue = queue.Queue()  # relocation of secondaries
         self._stop = threading.Event()
+        #: jobs waiting for their time (`_after`): a drain holds no worker
+        self._timers: set[threading.Timer] = set()
+        self._timers_lock = threading.Lock()
         self._mono_minus_wall = time.monotonic() - time.time()
         self._nm_seq = max([e["seq"] for e in self.nm.events()] or [0])
         #: a restarted Network Manager numbers its events from 1 again (see _watch)
@@ -396,12 +399,27 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
             finally:
                 jobs.task_done()
 
+    def _after(self, delay_s: float, jobs: queue.Queue, job: tuple) -> None:
+        """Queue JOB on JOBS in DELAY_S seconds, holding no worker meanwhile (a retire
+        waiting for its connections to drain); `wait_idle` waits for it too."""
+        def due() -> None:
+            if not self._stop.is_set():
+                jobs.put(job)  # queued before it stops counting as waiting: never idle between
+            with self._timers_lock:
+                self._timers.discard(timer)
+
+        timer = threading.Timer(delay_s, due)
+        timer.daemon = True
+        with self._timers_lock:
+            self._timers.add(timer)
+        timer.start()
+
     def wait_idle(self, timeout: float = 300.0) -> None:
         """Wait until every queued event was handled (polls once more first)."""
         time.sleep(self._poll_s * 3)  # let the watcher fetch what is pending
         deadline = time.monotonic() + timeout
         while (self._jobs.unfinished_tasks or self._urgent.unfinished_tasks
-               or self._background.unfinished_tasks):
+               or self._background.unfinished_tasks or self._timers):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"orchestrator still busy after {timeout:g} s")
             time.sleep(0.02)
@@ -525,6 +543,10 @@ class EdgeOrchestrator(ProactiveHandling, ReactiveHandling, FailoverHandling):
 
     def stop(self) -> None:
         self._stop.set()
+        with self._timers_lock:  # what still waits for its time is undeployed below
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
         for jobs in (self._jobs, self._urgent, self._background):
             jobs.put(None)
         for t in self._threads:

@@ -148,19 +148,28 @@ class ReactiveHandling:
                 raise OrchestrationError(f"the state of {dep.name} did not reach {target}: "
                                          f"{push.error}")
 
-    def _retire(self, service: str, cloudlet: str, drain_s: float, fields: dict) -> None:
+    def _retire(self, service: str, cloudlet: str, drain_s: float, fields: dict,
+                drain_started: Optional[float] = None) -> None:
         """Stop a reactive migration's old instance once its connections drained.
 
-        Decided and done under the deployment's lock: a replica a migration has
-        pinned (it switches back to it) or that is primary again is kept."""
+        The Network Manager keeps established connections on the old instance for
+        DRAIN_S (new ones already reach the new one): the retire comes back once
+        that time is over (`_after`, DRAIN_STARTED set), the worker meanwhile free
+        for the other moves' retires (waiting in it let them pile up: ten users moving
+        every 0.5 s queued more drain time than the run lasted). Decided and done
+        under the deployment's lock: a replica a migration has pinned (it switches
+        back to it) or that is primary again is kept."""
         dep = self.deployments.get(service)
         if dep is None:
             return
-        if drain_s > 0:
-            # the Network Manager keeps established connections on the old instance
-            # for drain_s (new ones already reach the new one): let them finish
-            with self.events.span("migration.drain", **fields, drain_s=drain_s):
-                time.sleep(drain_s)
+        if drain_s > 0 and drain_started is None:
+            self.events.emit("migration.drain.start", **fields, drain_s=drain_s)
+            self._after(drain_s, self._background,
+                        ("retire", service, cloudlet, drain_s, fields, time.perf_counter()))
+            return
+        if drain_started is not None:
+            self.events.emit("migration.drain.end", **fields, drain_s=drain_s,
+                             duration_s=time.perf_counter() - drain_started)
         self._release(dep, cloudlet)
         with dep.lock:
             if cloudlet not in dep.replicas:

@@ -4,6 +4,7 @@ retire that must not remove a replica a migration has pinned."""
 
 from __future__ import annotations
 
+import queue
 import threading
 from unittest import mock
 
@@ -110,3 +111,20 @@ def test_decisions_take_the_deployments_lock():
         assert not done.wait(0.2) and dep.site == "s1"
     assert done.wait(2) and dep.site == "s2"
     t.join()
+
+
+def test_a_retire_waits_for_its_drain_without_holding_the_worker():
+    dep = deployment()
+    dep.replicas.add("c2", "s2", "svc-c2", SECONDARY)
+    orch = Bare(dep)
+    orch._stop, orch._timers, orch._timers_lock = threading.Event(), set(), threading.Lock()
+    orch._background = queue.Queue()
+    orch._retire("svc", "c2", 0.05, {"service": "svc"})  # returns at once: the worker is free
+    assert "c2" in dep.replicas and orch.events.last("migration.drain.start")
+    assert orch._timers  # wait_idle counts the retire still waiting for its time
+    job = orch._background.get(timeout=5)  # queued again once the drain is over
+    assert job[:4] == ("retire", "svc", "c2", 0.05) and not orch._timers
+    orch._retire(*job[1:])
+    assert "c2" not in dep.replicas
+    orch.edges["c2"].remove.assert_called_once_with("svc-c2")
+    assert orch.events.last("migration.drain.end")["duration_s"] >= 0.05
