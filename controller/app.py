@@ -598,7 +598,7 @@ class NetworkManager(compat.BaseApp):
         LOG.debug("port status dpid=%s port=%s reason=%s state=%#x config=%#x", dp.id,
                  desc.port_no, msg.reason, desc.state, desc.config)
         with self.lock:
-            host = next((h for h in self.state.hosts if [dp.id, desc.port_no] in h.ports), None)
+            host = self.state.host_wired_at(dp.id, desc.port_no)
             if not up:
                 self._up_since.pop(key, None)
                 self._down.add(key)
@@ -641,8 +641,7 @@ class NetworkManager(compat.BaseApp):
         with self.lock:
             for desc in ev.msg.body:
                 key = (dp.id, desc.port_no)
-                host = next((h for h in self.state.hosts if [dp.id, desc.port_no] in h.ports),
-                            None)
+                host = self.state.host_wired_at(dp.id, desc.port_no)
                 if host is None:
                     continue
                 if not self._port_up(ofp, desc):

@@ -131,7 +131,6 @@ class FlowSpec:
     cookie: int = 0
 
 
-
 @dataclass(frozen=True)
 class PinSpec:
     """A learn action on a replica's SYN-ACK: pin that TCP connection to the replica.

@@ -103,6 +103,14 @@ class NetworkState:
                 return h
         return None
 
+    def host_wired_at(self, dpid: int, port: int) -> Host | None:
+        """The host one of whose access links ends at switch DPID's PORT (a UE's radio
+        links: every AP it may attach to)."""
+        for h in self.hosts:
+            if [dpid, port] in h.ports:
+                return h
+        return None
+
     def service(self, name: str) -> Service:
         try:
             return self.services[name]
