@@ -65,7 +65,7 @@ def test_a_move_costs_the_emulator_milliseconds_and_the_ue_is_served_there(testb
     """Each move reports the emulator's own cost, and it is a flip of links, not OVSDB
     round trips (those cost 20-36 ms a move, median 28). The target, 2 ms median, is
     measured by ``mec bench scale`` (``move_emulator_ms_median``: 0.3-0.4 ms on a quiet
-    machine), not here: the kernel's link up/down (RTNL) cost about 2 ms each with the
+    machine), not here: the kernel's link down and up took about 2 ms each with the
     CPUs saturated (two busy loops on this 2-core machine: median 4.0 ms a move)."""
     net = testbed.network
     with_radio(testbed, radio_interruption_ms=0)
