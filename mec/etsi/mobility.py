@@ -146,9 +146,14 @@ class AppMobilityService:
         del self.registrations[reg_id]
 
     def _last_notified(self, app: Optional[str], ip: str) -> Optional[Notified]:
+        """The acknowledged notification of the latest procedure APP was told of for IP.
+
+        By the procedure's time, not the acknowledgement's: each subscription has its own
+        delivery queue, so an earlier procedure's notification (on another subscription of
+        the same app) may be acknowledged after a later one's."""
         records = self.notified.get(ip, [])
         mine = [r for r in records if r.app_instance == app] or records
-        return mine[-1] if mine else None
+        return max(mine, key=lambda r: (r.procedure.t_event, r.t_acked)) if mine else None
 
     def acknowledged(self, out: Outgoing, t_acked: float) -> None:
         """A MobilityProcedureNotification was acknowledged (2xx): kept for context timing."""

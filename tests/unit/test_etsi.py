@@ -13,7 +13,7 @@ from mec.core.events import EventLog
 from mec.etsi import schema
 from mec.etsi.location import LocationService, User
 from mec.etsi.mobility import (COMPLETED, FAILED, TRIGGERED, AppInstance, AppMobilityService,
-                               Procedure)
+                               Notified, Procedure)
 from mec.etsi.server import EtsiServer, listener
 from mec.etsi.sink import NotificationSink
 from mec.etsi.subscriptions import SubscriptionStore
@@ -267,7 +267,12 @@ def test_mobility_procedure_notifications_follow_the_filters_and_time_the_contex
         platform.procedure(proc(platform, TRIGGERED))
         platform.procedure(proc(platform, COMPLETED))
         last = sink.wait(lambda b: b.get("mobilityStatus") == COMPLETED)
-        time.sleep(0.2)
+        time.sleep(0.2)  # anything else would have come by now
+        # the platform has the three acknowledgements (the sink answered; on a loaded
+        # machine the platform may read an answer later than the sink sent it)
+        _wait_until(lambda: len([e for e in platform.events.events("etsi.notify")
+                                 if e.get("type") == "MobilityProcedureNotification"
+                                 and e.get("ok")]) == 3)
         # app-c1 was told to move the user's context: the orchestrator must keep it until
         # it says it did; app-c3 (subscribed, no procedure) and app-c2 (not subscribed) not
         holds = lambda instance: platform.call(platform.mobility.holds, instance)  # noqa: E731
@@ -292,6 +297,35 @@ def test_mobility_procedure_notifications_follow_the_filters_and_time_the_contex
     assert done["app_instance"] == "app-c1" and done["ue"] == "u1"
     assert done["status"] == COMPLETED and 0 < done["transfer_s"] < 5
     assert done["t_completed"] > done["t_notified"] > done["t_event"] > done["t_move"]
+
+
+def _wait_until(predicate, timeout_s=5.0):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_a_context_transfer_is_timed_from_the_latest_procedure_whatever_order_acks_came():
+    """Each subscription has its own delivery queue: an app's TRIGGERED notification on one
+    subscription can be acknowledged after its COMPLETED one on another. The transfer the
+    app then reports belongs to the latest procedure (CI: it was taken for the TRIGGERED)."""
+    ams = AppMobilityService(instances, SubscriptionStore())
+    reg = ams.register({"serviceConsumerId": {"appInstanceId": "app-c1"},
+                        "deviceInformation": [{"associateId": {"type": "UE_IPv4_ADDRESS",
+                                                               "value": UE_IP},
+                                               "contextTransferState": "NOT_TRANSFERRED"}]})
+    t = time.monotonic()
+    triggered = Procedure(TRIGGERED, "app", "proactive", "u1", UE_IP, "app-c1", "app-c2",
+                          "10.0.1.2", 8080, t, t - 0.01)
+    completed = Procedure(COMPLETED, "app", "proactive", "u1", UE_IP, "app-c1", "app-c2",
+                          "10.0.1.2", 8080, t + 0.1, t - 0.01)
+    ams.notified[UE_IP] = [Notified("app-c1", completed, t + 0.2),
+                           Notified("app-c1", triggered, t + 0.3)]  # acks in reverse order
+    body = {**reg, "deviceInformation": [
+        {**reg["deviceInformation"][0], "contextTransferState": "USER_CONTEXT_TRANSFER_COMPLETED"}]}
+    _, done = ams.update_registration(reg["appMobilityServiceId"], body)
+    assert [d["notified"].procedure.status for d in done] == [COMPLETED]
 
 
 def test_adjacent_instances_query_and_notification(platform):
