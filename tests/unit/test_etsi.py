@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from mec.core.events import EventLog
+from mec.core.proc import wait_until
 from mec.etsi import schema
 from mec.etsi.location import LocationService, User
 from mec.etsi.mobility import (COMPLETED, FAILED, TRIGGERED, AppInstance, AppMobilityService,
@@ -270,9 +271,10 @@ def test_mobility_procedure_notifications_follow_the_filters_and_time_the_contex
         time.sleep(0.2)  # anything else would have come by now
         # the platform has the three acknowledgements (the sink answered; on a loaded
         # machine the platform may read an answer later than the sink sent it)
-        _wait_until(lambda: len([e for e in platform.events.events("etsi.notify")
-                                 if e.get("type") == "MobilityProcedureNotification"
-                                 and e.get("ok")]) == 3)
+        wait_until(lambda: len([e for e in platform.events.events("etsi.notify")
+                                if e.get("type") == "MobilityProcedureNotification"
+                                and e.get("ok")]) == 3,
+                   timeout=5, interval=0.01, what="the platform's three acknowledgements")
         # app-c1 was told to move the user's context: the orchestrator must keep it until
         # it says it did; app-c3 (subscribed, no procedure) and app-c2 (not subscribed) not
         holds = lambda instance: platform.call(platform.mobility.holds, instance)  # noqa: E731
@@ -297,13 +299,6 @@ def test_mobility_procedure_notifications_follow_the_filters_and_time_the_contex
     assert done["app_instance"] == "app-c1" and done["ue"] == "u1"
     assert done["status"] == COMPLETED and 0 < done["transfer_s"] < 5
     assert done["t_completed"] > done["t_notified"] > done["t_event"] > done["t_move"]
-
-
-def _wait_until(predicate, timeout_s=5.0):
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_a_context_transfer_is_timed_from_the_latest_procedure_whatever_order_acks_came():
